@@ -1,0 +1,58 @@
+"""The API application. `create_app()` is a factory (`uvicorn --factory api.app:create_app`); resources are
+built in the lifespan, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.deps import Services
+from api.jobstore import JobStore
+from api.limits import BodySizeLimit
+from api.materialiser import Materialiser
+from api.routes import health, jobs
+from api.settings import ApiSettings
+from ingest import EventPublisher, open_store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(settings.storage)
+        await asyncio.to_thread(store.check)
+        job_store = JobStore(settings.database_path)
+        job_store.open()
+        publisher = EventPublisher(settings.kafka, client_id="scribeflow-api")
+        publisher.start()
+        materialiser = Materialiser(settings=settings.kafka, group_id=settings.materialiser_group_id, store=job_store)
+        materialiser.start()
+        app.state.services = Services(
+            settings=settings, store=store, publisher=publisher, jobs=job_store, materialiser=materialiser
+        )
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(publisher.close)
+            await asyncio.to_thread(materialiser.stop)
+            job_store.close()
+
+    app = FastAPI(
+        title="scribeflow",
+        summary="Self-hosted speech transcription over Kafka",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    return app

@@ -1,0 +1,30 @@
+"""Request-scoped access to the process's resources, which the lifespan builds and keeps on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.jobstore import JobStore
+from api.materialiser import Materialiser
+from api.settings import ApiSettings
+from ingest import EventPublisher, ObjectStore
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    store: ObjectStore
+    publisher: EventPublisher
+    jobs: JobStore
+    materialiser: Materialiser
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

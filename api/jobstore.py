@@ -1,0 +1,242 @@
+"""The job store: materialised job state in SQLite, written only through idempotent upserts.
+
+Every write is keyed by what the event is about — the job id, or (job id, segment position) — so replaying any
+event, in any order across topics, leaves the same rows. A job's status only moves forward; a job reads as
+completed only once all of its `segment_count` segments are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from schemas import (
+    Job,
+    JobError,
+    JobResult,
+    JobStatus,
+    JobStatusChanged,
+    Segment,
+    SegmentTranscribed,
+    Transcript,
+    TranscriptionOptions,
+    TranscriptionRequested,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_rank INTEGER NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    filename TEXT,
+    audio_key TEXT,
+    options TEXT,
+    language TEXT,
+    language_probability REAL,
+    duration REAL,
+    model TEXT,
+    segment_count INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS segments (
+    job_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (job_id, position)
+);
+"""
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class JobStore:
+    """Thread-safe: the materialiser thread writes while request handlers read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("job store is not open")
+        return self._db
+
+    def record_request(self, event: TranscriptionRequested) -> None:
+        created = _ts(event.occurred_at)
+        with self._lock:
+            self.db.execute(
+                """
+                INSERT INTO jobs (id, created_at, updated_at, status, status_rank, filename, audio_key, options)
+                VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET
+                    created_at = min(created_at, excluded.created_at),
+                    filename = excluded.filename,
+                    audio_key = excluded.audio_key,
+                    options = excluded.options
+                """,
+                (event.job_id, created, created, event.audio.filename, event.audio.key, event.options.model_dump_json()),
+            )
+
+    def apply_status(self, event: JobStatusChanged) -> None:
+        at = _ts(event.occurred_at)
+        status = event.status
+        error = event.error.model_dump_json() if event.error else None
+        with self._lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    """INSERT INTO jobs (id, created_at, updated_at, status, status_rank) VALUES (?, ?, ?, 'queued', 0)
+                    ON CONFLICT (id) DO NOTHING""",
+                    (event.job_id, at, at),
+                )
+                row = db.execute("SELECT status_rank, progress FROM jobs WHERE id = ?", (event.job_id,)).fetchone()
+                rank, progress = row
+                if status.rank > rank or (status.rank == rank and not status.terminal):
+                    db.execute(
+                        """UPDATE jobs SET status = ?, status_rank = ?, progress = ?, updated_at = max(updated_at, ?),
+                            model = coalesce(?, model), language = coalesce(?, language),
+                            language_probability = coalesce(?, language_probability),
+                            duration = coalesce(?, duration), segment_count = coalesce(?, segment_count),
+                            error = coalesce(?, error)
+                        WHERE id = ?""",
+                        (
+                            status.value,
+                            status.rank,
+                            max(progress, event.progress),
+                            at,
+                            event.model,
+                            event.language,
+                            event.language_probability,
+                            event.duration,
+                            event.segment_count,
+                            error,
+                            event.job_id,
+                        ),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def upsert_segment(self, event: SegmentTranscribed) -> None:
+        with self._lock:
+            self.db.execute(
+                """INSERT INTO segments (job_id, position, body) VALUES (?, ?, ?)
+                ON CONFLICT (job_id, position) DO UPDATE SET body = excluded.body""",
+                (event.job_id, event.segment.id, event.segment.model_dump_json()),
+            )
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            cursor = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            names = [d[0] for d in cursor.description]
+            record = dict(zip(names, row, strict=True))
+            segments = self._segments(job_id, record["segment_count"]) if record["status"] == "completed" else None
+        return _to_job(record, segments)
+
+    def transcript(self, job_id: str) -> Transcript | None:
+        """The finished transcript, or None while the job is not (visibly) completed."""
+        job = self.get(job_id)
+        if job is None or job.result is None:
+            return None
+        options = job.options or TranscriptionOptions()
+        return Transcript(
+            text=job.result.text,
+            language=job.language,
+            language_probability=job.language_probability,
+            duration=job.duration,
+            task=options.task,
+            segments=job.result.segments,
+        )
+
+    def list(self, *, limit: int, after: str | None = None) -> tuple[list[Job], bool]:
+        """Newest first; `after` is the id of the last job of the previous page."""
+        with self._lock:
+            if after is not None:
+                anchor = self.db.execute("SELECT created_at FROM jobs WHERE id = ?", (after,)).fetchone()
+                if anchor is None:
+                    raise KeyError(after)
+                rows = self.db.execute(
+                    """SELECT id FROM jobs WHERE (created_at, id) < (?, ?)
+                    ORDER BY created_at DESC, id DESC LIMIT ?""",
+                    (anchor[0], after, limit + 1),
+                ).fetchall()
+            else:
+                rows = self.db.execute(
+                    "SELECT id FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?", (limit + 1,)
+                ).fetchall()
+        jobs = [job for (job_id,) in rows[:limit] if (job := self.get(job_id)) is not None]
+        return jobs, len(rows) > limit
+
+    def _segments(self, job_id: str, count: int | None) -> list[Segment] | None:
+        """All `count` segments, or None if some have not arrived yet."""
+        if count is None:
+            return None
+        rows = self.db.execute(
+            "SELECT body FROM segments WHERE job_id = ? AND position < ? ORDER BY position", (job_id, count)
+        ).fetchall()
+        if len(rows) < count:
+            return None
+        return [Segment.model_validate_json(body) for (body,) in rows]
+
+
+def transcript_text(segments: list[Segment]) -> str:
+    return " ".join(text for s in segments if (text := s.text.strip()))
+
+
+def _to_job(record: dict[str, object], segments: list[Segment] | None) -> Job:
+    status = JobStatus(str(record["status"]))
+    progress = float(record["progress"])  # type: ignore[arg-type]
+    result = None
+    if status is JobStatus.COMPLETED:
+        if segments is None:
+            # Completion overtook some of its segments (different topics): not visibly done yet.
+            status, progress = JobStatus.PROCESSING, min(progress, 0.99)
+        else:
+            words = [w for s in segments for w in s.words]
+            result = JobResult(text=transcript_text(segments), segments=segments, words=words)
+    options = record["options"]
+    error = record["error"]
+    return Job(
+        id=str(record["id"]),
+        status=status,
+        created_at=datetime.fromisoformat(str(record["created_at"])),
+        updated_at=datetime.fromisoformat(str(record["updated_at"])),
+        progress=progress,
+        filename=record["filename"],  # type: ignore[arg-type]
+        options=TranscriptionOptions.model_validate_json(str(options)) if options else None,
+        language=record["language"],  # type: ignore[arg-type]
+        language_probability=record["language_probability"],  # type: ignore[arg-type]
+        duration=record["duration"],  # type: ignore[arg-type]
+        model=record["model"],  # type: ignore[arg-type]
+        error=JobError.model_validate_json(str(error)) if error else None,
+        result=result,
+    )

@@ -1,0 +1,118 @@
+"""Materialising the Kafka topics into the job store, in a background thread of the API process.
+
+Offsets are stored only after the upsert succeeded (at-least-once); the upserts are idempotent, so a redelivered
+event changes nothing. An event that does not parse is logged and skipped: one bad message never stops the
+consumer (malformed requests are dead-lettered by the workers, who own that topic).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from api.jobstore import JobStore
+from ingest.config import KafkaSettings
+from schemas import JobStatusChanged, SegmentTranscribed, TranscriptionRequested
+
+log = logging.getLogger(__name__)
+
+
+class Materialiser:
+    def __init__(
+        self,
+        *,
+        settings: KafkaSettings,
+        group_id: str,
+        store: JobStore,
+        on_update: Callable[[str], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._group_id = group_id
+        self._store = store
+        self._on_update = on_update
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.assigned = threading.Event()
+        """Set once the consumer holds its partitions: the job store is catching up from then on."""
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="materialiser", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        from confluent_kafka import Consumer
+
+        topics = self._settings.topics
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self._settings.bootstrap_servers,
+                "group.id": self._group_id,
+                "client.id": f"{self._group_id}-materialiser",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": True,
+                "enable.auto.offset.store": False,
+            }
+        )
+        handlers: dict[str, Callable[[bytes], str]] = {
+            topics.requests: self._request,
+            topics.jobs: self._status,
+            topics.segments: self._segment,
+        }
+        consumer.subscribe(list(handlers), on_assign=lambda *_: self.assigned.set())
+        try:
+            while not self._stop.is_set():
+                message = consumer.poll(0.2)
+                if message is None:
+                    continue
+                if message.error():
+                    log.warning("materialiser consumer error: %s", message.error())
+                    continue
+                self._apply(handlers[message.topic()], message)
+                consumer.store_offsets(message)
+        finally:
+            consumer.close()  # commits the stored offsets
+
+    def _apply(self, handler: Callable[[bytes], str], message: Any) -> None:
+        try:
+            job_id = handler(message.value() or b"")
+        except ValidationError as e:
+            log.warning(
+                "skipping unreadable event at %s[%d]@%d: %s",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                e.errors()[:3],
+            )
+            return
+        if self._on_update is not None:
+            self._on_update(job_id)
+
+    def _request(self, raw: bytes) -> str:
+        event = TranscriptionRequested.model_validate_json(raw)
+        self._store.record_request(event)
+        return event.job_id
+
+    def _status(self, raw: bytes) -> str:
+        event = JobStatusChanged.model_validate_json(raw)
+        self._store.apply_status(event)
+        return event.job_id
+
+    def _segment(self, raw: bytes) -> str:
+        event = SegmentTranscribed.model_validate_json(raw)
+        self._store.upsert_segment(event)
+        return event.job_id

@@ -1,0 +1,30 @@
+"""Taking audio in: object storage, the Kafka publisher, and the submit step that joins them."""
+
+from ingest.config import KafkaSettings, StorageSettings
+from ingest.publisher import EventPublisher, PublishError
+from ingest.service import IngestUnavailable, audio_key, new_job_id, submit
+from ingest.storage import (
+    LocalObjectStore,
+    ObjectNotFound,
+    ObjectStore,
+    S3ObjectStore,
+    StorageError,
+    open_store,
+)
+
+__all__ = [
+    "EventPublisher",
+    "IngestUnavailable",
+    "KafkaSettings",
+    "LocalObjectStore",
+    "ObjectNotFound",
+    "ObjectStore",
+    "PublishError",
+    "S3ObjectStore",
+    "StorageError",
+    "StorageSettings",
+    "audio_key",
+    "new_job_id",
+    "open_store",
+    "submit",
+]

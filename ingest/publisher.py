@@ -1,0 +1,100 @@
+"""Publishing events to Kafka with the broker's confirmation.
+
+`publish()` returns only after the broker has acknowledged the event (acks=all, idempotent producer), and raises
+`PublishError` when it cannot within the configured delivery timeout. That confirmation is what lets the API
+answer 202: an accepted job is on the log, not in a client buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from pydantic import BaseModel
+
+from ingest.config import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(Exception):
+    """The broker did not confirm the event."""
+
+
+class EventPublisher:
+    """One confluent-kafka producer shared by all requests of a process; a thread serves its callbacks."""
+
+    def __init__(self, settings: KafkaSettings, *, client_id: str = "scribeflow") -> None:
+        self._settings = settings
+        self._client_id = client_id
+        self._producer: Any = None
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    def start(self) -> None:
+        from confluent_kafka import Producer
+
+        timeout_ms = int(self._settings.delivery_timeout_s * 1000)
+        self._producer = Producer(
+            {
+                "bootstrap.servers": self._settings.bootstrap_servers,
+                "client.id": self._client_id,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 2,
+                "message.timeout.ms": timeout_ms,
+                # Without this the client retries an unreachable broker silently until message.timeout.ms.
+                "socket.connection.setup.timeout.ms": min(timeout_ms, 10_000),
+            }
+        )
+        self._stop.clear()
+        self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.1)
+
+    async def publish(self, topic: str, key: str, event: BaseModel) -> None:
+        """Send `event` as JSON keyed by `key`; returns once the broker confirms it."""
+        if self._producer is None:
+            raise PublishError("publisher is not started")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(err: Any, _msg: Any) -> None:
+            loop.call_soon_threadsafe(_settle, done, err)
+
+        try:
+            self._producer.produce(
+                topic, key=key.encode(), value=event.model_dump_json().encode(), on_delivery=on_delivery
+            )
+        except (BufferError, Exception) as e:  # KafkaException, BufferError: the event never left this process
+            raise PublishError(f"cannot queue event for {topic}: {e}") from e
+        try:
+            await asyncio.wait_for(done, timeout=self._settings.delivery_timeout_s + 5)
+        except TimeoutError as e:
+            raise PublishError(f"broker did not confirm the event on {topic} in time") from e
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is still queued, then stop the callback thread."""
+        if self._producer is None:
+            return
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            log.warning("%d events were not confirmed before shutdown", remaining)
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=2)
+        self._producer = None
+
+
+def _settle(done: asyncio.Future[None], err: Any) -> None:
+    if done.done():
+        return
+    if err is None:
+        done.set_result(None)
+    else:
+        done.set_exception(PublishError(f"broker rejected the event: {err}"))

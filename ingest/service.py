@@ -1,0 +1,63 @@
+"""Accepting a job: store the audio, then publish the request, and undo the first if the second fails."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import BinaryIO
+
+from ingest.publisher import EventPublisher, PublishError
+from ingest.storage import ObjectStore, StorageError
+from schemas import AudioRef, TopicNames, TranscriptionOptions, TranscriptionRequested
+
+
+class IngestUnavailable(Exception):
+    """The audio could not be stored or the request could not be published; nothing was kept."""
+
+
+def new_job_id() -> str:
+    return "job_" + secrets.token_hex(12)
+
+
+def audio_key(job_id: str) -> str:
+    """Deterministic, so a retried upload of the same job overwrites instead of leaking a second copy."""
+    return f"uploads/{job_id}/audio"
+
+
+async def submit(
+    *,
+    store: ObjectStore,
+    publisher: EventPublisher,
+    topics: TopicNames,
+    data: BinaryIO,
+    length: int,
+    filename: str | None,
+    content_type: str | None,
+    options: TranscriptionOptions,
+    job_id: str | None = None,
+) -> TranscriptionRequested:
+    """Store the upload and publish its request; returns the published event once the broker confirmed it."""
+    job_id = job_id or new_job_id()
+    key = audio_key(job_id)
+    try:
+        await asyncio.to_thread(store.put, key, data, length=length, content_type=content_type)
+    except StorageError as e:
+        raise IngestUnavailable(f"audio could not be stored: {e}") from e
+    event = TranscriptionRequested(
+        job_id=job_id,
+        audio=AudioRef(key=key, filename=filename, content_type=content_type, size=length),
+        options=options,
+    )
+    try:
+        await publisher.publish(topics.requests, job_id, event)
+    except PublishError as e:
+        await asyncio.to_thread(_forget, store, key)
+        raise IngestUnavailable(f"the job queue did not accept the request: {e}") from e
+    return event
+
+
+def _forget(store: ObjectStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except StorageError:
+        pass  # an orphaned object costs disk, never correctness: no event points at it

@@ -1,0 +1,50 @@
+"""Every shape that crosses a process boundary: Kafka events, HTTP bodies, stored transcripts.
+
+This package imports nothing else of the project, so consumers in other services can vendor it alone.
+"""
+
+from schemas.events import (
+    EVENT_TYPES,
+    AudioRef,
+    DeadLetter,
+    EventBase,
+    JobStatusChanged,
+    SegmentTranscribed,
+    TranscriptionRequested,
+)
+from schemas.http import ErrorBody, ErrorDetail, Job, JobCreated, JobList, JobResult
+from schemas.topics import DEFAULT_TOPICS, TopicNames
+from schemas.transcript import (
+    JobError,
+    JobStatus,
+    Segment,
+    Task,
+    Transcript,
+    TranscriptionOptions,
+    Word,
+)
+
+__all__ = [
+    "DEFAULT_TOPICS",
+    "EVENT_TYPES",
+    "AudioRef",
+    "DeadLetter",
+    "ErrorBody",
+    "ErrorDetail",
+    "EventBase",
+    "Job",
+    "JobCreated",
+    "JobError",
+    "JobList",
+    "JobResult",
+    "JobStatus",
+    "JobStatusChanged",
+    "Segment",
+    "SegmentTranscribed",
+    "Task",
+    "TopicNames",
+    "Transcript",
+    "TranscriptionOptions",
+    "TranscriptionRequested",
+    "Word",
+]

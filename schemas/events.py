@@ -1,0 +1,101 @@
+"""Kafka events. Each carries `event_id`, `job_id`, `occurred_at` and `schema_version`.
+
+Consumers must treat every event as possibly redelivered: `event_id` is unique per emission, while
+(`job_id`, `segment.id`) and (`job_id`, `status`) identify what an event is about.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.transcript import JobError, JobStatus, Segment, TranscriptionOptions
+
+JobId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+def _new_event_id() -> str:
+    return uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventBase(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: str = Field(default_factory=_new_event_id)
+    job_id: JobId
+    occurred_at: AwareDatetime = Field(default_factory=_now)
+    schema_version: Literal[1] = 1
+
+
+class AudioRef(BaseModel):
+    """Where the audio is: a key in the object store that the workers are configured for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: Annotated[str, Field(min_length=1, max_length=1024)]
+    filename: str | None = None
+    content_type: str | None = None
+    size: int | None = Field(default=None, ge=0)
+
+
+class TranscriptionRequested(EventBase):
+    """On `transcription.requests.v1`. Any producer may write it; the API is one of them."""
+
+    type: Literal["transcription.requested"] = "transcription.requested"
+    audio: AudioRef
+    options: TranscriptionOptions = Field(default_factory=TranscriptionOptions)
+
+
+class JobStatusChanged(EventBase):
+    """On `transcription.jobs.v1`. `segment_count` on completion says how many segment events make the result."""
+
+    type: Literal["job.status"] = "job.status"
+    status: JobStatus
+    progress: float = Field(default=0.0, ge=0.0, le=1.0)
+    language: str | None = None
+    language_probability: float | None = None
+    duration: float | None = None
+    segment_count: int | None = Field(default=None, ge=0)
+    model: str | None = None
+    error: JobError | None = None
+
+
+class SegmentTranscribed(EventBase):
+    """On `transcription.segments.v1`: one final segment, emitted in transcript order."""
+
+    type: Literal["transcript.segment"] = "transcript.segment"
+    segment: Segment
+    language: str | None = None
+
+
+class DeadLetter(BaseModel):
+    """On `transcription.dlq.v1`: a request that could not be processed, kept with the reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["dead_letter"] = "dead_letter"
+    event_id: str = Field(default_factory=_new_event_id)
+    job_id: str | None = None
+    """The job id when the payload was readable enough to have one."""
+    occurred_at: AwareDatetime = Field(default_factory=_now)
+    schema_version: Literal[1] = 1
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: str | None = None
+    payload: str
+    """The original value, decoded as UTF-8 with replacement characters."""
+    reason: str
+
+
+EVENT_TYPES: dict[str, type[BaseModel]] = {
+    "TranscriptionRequested": TranscriptionRequested,
+    "JobStatusChanged": JobStatusChanged,
+    "SegmentTranscribed": SegmentTranscribed,
+    "DeadLetter": DeadLetter,
+}

@@ -1,0 +1,59 @@
+"""HTTP bodies of the job API and OpenAI's error body."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from schemas.transcript import JobError, JobStatus, Segment, TranscriptionOptions, Word
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """OpenAI's error body: `{"error": {"message", "type", "param", "code"}}`."""
+
+    error: ErrorDetail
+
+
+class JobCreated(BaseModel):
+    object: Literal["transcription.job"] = "transcription.job"
+    id: str
+    status: JobStatus
+    created_at: datetime
+
+
+class JobResult(BaseModel):
+    text: str
+    segments: list[Segment]
+    words: list[Word]
+
+
+class Job(BaseModel):
+    object: Literal["transcription.job"] = "transcription.job"
+    id: str
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    progress: float
+    filename: str | None = None
+    options: TranscriptionOptions | None = None
+    language: str | None = None
+    language_probability: float | None = None
+    duration: float | None = None
+    model: str | None = None
+    error: JobError | None = None
+    result: JobResult | None = None
+
+
+class JobList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Job]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None

@@ -1,0 +1,235 @@
+"""`scribeflow`: start the stack, run one API or worker process, create topics, publish the event schemas,
+submit a file and watch it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+log = logging.getLogger("scribeflow")
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_api(_: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api import ApiSettings, create_app
+
+    settings = ApiSettings()
+    _setup_logging(settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    from processors import WorkerSettings, run_worker
+
+    settings = WorkerSettings()
+    _setup_logging(settings.log_level)
+    run_worker(settings)
+    return 0
+
+
+def cmd_topics(_: argparse.Namespace) -> int:
+    from stack.settings import StackSettings
+    from stack.topics import ensure_topics
+
+    _setup_logging()
+    created = ensure_topics(StackSettings().kafka)
+    print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
+    return 0
+
+
+def write_schemas(out: Path) -> list[Path]:
+    from schemas import EVENT_TYPES
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in EVENT_TYPES.items():
+        schema = model.model_json_schema(mode="serialization")
+        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": name, **schema}
+        path = out / f"{name}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    for path in write_schemas(args.out):
+        print(path)
+    return 0
+
+
+def _child_env(settings: object) -> dict[str, str]:
+    from stack.settings import StackSettings
+
+    assert isinstance(settings, StackSettings)
+    data = settings.data_dir.resolve()
+    cache = settings.cache_dir.resolve()
+    defaults = {
+        "SCRIBEFLOW_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "SCRIBEFLOW_STORAGE__LOCAL_ROOT": str(data / "objects"),
+        "SCRIBEFLOW_DATABASE_PATH": str(data / "jobs.sqlite3"),
+        "SCRIBEFLOW_SCRATCH_DIR": str(data / "scratch"),
+        "SCRIBEFLOW_MODEL__CACHE_DIR": str(cache / "models"),
+        "SCRIBEFLOW_HOST": settings.api_host,
+        "SCRIBEFLOW_PORT": str(settings.api_port),
+    }
+    return {**defaults, **os.environ}
+
+
+def _wait_http(url: str, *, timeout: float, alive: threading.Event) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive.is_set():
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def cmd_up(_: argparse.Namespace) -> int:
+    """The embedded stack in the foreground: broker, topics, API, workers. Ctrl-C or SIGTERM stops all of it."""
+    from stack.broker import KafkaBroker, ensure_broker_jars
+    from stack.settings import StackSettings
+    from stack.supervisor import Supervisor
+    from stack.topics import ensure_topics
+
+    _setup_logging()
+    settings = StackSettings()
+    alive = threading.Event()
+    alive.set()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        alive.clear()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    supervisor = Supervisor()
+    broker: KafkaBroker | None = None
+    failed = False
+    try:
+        if settings.embedded_broker:
+            host, _, port = settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")
+            libs = ensure_broker_jars(settings.cache_dir.resolve() / "kafka", *_version(settings.kafka_version))
+            data = settings.data_dir.resolve()
+            broker = KafkaBroker(
+                libs_dir=libs,
+                data_dir=data / "kafka",
+                host=host or "127.0.0.1",
+                port=int(port),
+                heap=settings.broker_heap,
+                log_file=data / "logs" / "kafka.log",
+            )
+            log.info("starting Kafka broker on %s", broker.bootstrap)
+            broker.start()
+        ensure_topics(settings.kafka)
+        env = _child_env(settings)
+        python = sys.executable
+        supervisor.spawn("api", [python, "-m", "stack.cli", "api"], env=env)
+        for n in range(settings.workers):
+            supervisor.spawn(f"worker-{n}", [python, "-m", "stack.cli", "worker"], env=env)
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        if _wait_http(f"{base}/health", timeout=120, alive=alive):
+            log.info("scribeflow is up: API on %s (Ctrl-C stops everything)", base)
+        while alive.is_set():
+            if (child := supervisor.exited()) is not None:
+                log.error("%s exited with code %s; stopping the stack", child.name, child.process.returncode)
+                failed = True
+                break
+            time.sleep(0.5)
+    finally:
+        supervisor.stop_all()
+        if broker is not None:
+            broker.stop()
+    return 1 if failed else 0
+
+
+def _version(version: str | None) -> tuple[str, ...]:
+    return (version,) if version else ()
+
+
+def _bar(progress: float, width: int = 30) -> str:
+    filled = int(progress * width)
+    return "[" + "#" * filled + "-" * (width - filled) + f"] {progress * 100:5.1f}%"
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Upload a file, then follow the job with a progress bar on stderr and print the transcript."""
+    import httpx
+
+    base = args.url.rstrip("/")
+    data = {"task": args.task, "word_timestamps": "true"}
+    if args.language:
+        data["language"] = args.language
+    with httpx.Client(base_url=base, timeout=120) as client, args.file.open("rb") as audio:
+        response = client.post("/v1/jobs", files={"file": (args.file.name, audio)}, data=data)
+        if response.status_code != 202:
+            print(f"rejected ({response.status_code}): {response.text}", file=sys.stderr)
+            return 1
+        job_id = response.json()["id"]
+        print(f"job {job_id}", file=sys.stderr)
+        if args.no_wait:
+            print(job_id)
+            return 0
+        while True:
+            job = client.get(f"/v1/jobs/{job_id}").json()
+            print(f"\r{_bar(job['progress'])} {job['status']:<10}", end="", file=sys.stderr, flush=True)
+            if job["status"] in ("completed", "failed"):
+                print(file=sys.stderr)
+                break
+            time.sleep(0.5)
+        if job["status"] == "failed":
+            print(f"failed: {job['error']['message']}", file=sys.stderr)
+            return 1
+        print(client.get(f"/v1/jobs/{job_id}", params={"format": args.format}).text.rstrip("\n"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scribeflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start broker, topics, API and workers in the foreground").set_defaults(func=cmd_up)
+    sub.add_parser("api", help="run one API process").set_defaults(func=cmd_api)
+    sub.add_parser("worker", help="run one transcription worker").set_defaults(func=cmd_worker)
+    sub.add_parser("topics", help="create the Kafka topics").set_defaults(func=cmd_topics)
+    schemas = sub.add_parser("schemas", help="write the events' JSON Schemas")
+    schemas.add_argument("--out", type=Path, default=Path("docs/schemas"))
+    schemas.set_defaults(func=cmd_schemas)
+    submit = sub.add_parser("submit", help="transcribe a file through the API, with a progress bar")
+    submit.add_argument("file", type=Path)
+    submit.add_argument("--url", default="http://127.0.0.1:8000")
+    submit.add_argument("--language")
+    submit.add_argument("--task", choices=["transcribe", "translate"], default="transcribe")
+    submit.add_argument("--format", choices=["text", "srt", "vtt", "json", "verbose_json"], default="text")
+    submit.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    submit.set_defaults(func=cmd_submit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Settings of the launcher (`scribeflow up`): what to start, and where its state lives."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.config import KafkaSettings
+
+
+class StackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Path("data")
+    """Broker log, audio objects, job database and scratch space of the embedded stack."""
+    cache_dir: Path = Path(".cache")
+    """Downloaded broker jars and assembled models."""
+    embedded_broker: bool = True
+    """Start a local single-node Kafka broker; off when `kafka.bootstrap_servers` names a cluster."""
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    kafka_version: str | None = None
+    """Apache Kafka version of the embedded broker; None is the tested default."""
+    broker_heap: str = "512m"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    workers: int = Field(default=1, ge=0)
+    """Worker processes, each with its own model."""
