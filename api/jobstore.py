@@ -7,11 +7,11 @@ completed only once all of its `segment_count` segments are stored.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from schemas import (
     Job,
@@ -98,7 +98,14 @@ class JobStore:
                     audio_key = excluded.audio_key,
                     options = excluded.options
                 """,
-                (event.job_id, created, created, event.audio.filename, event.audio.key, event.options.model_dump_json()),
+                (
+                    event.job_id,
+                    created,
+                    created,
+                    event.audio.filename,
+                    event.audio.key,
+                    event.options.model_dump_json(),
+                ),
             )
 
     def apply_status(self, event: JobStatusChanged) -> None:
@@ -177,7 +184,7 @@ class JobStore:
             segments=job.result.segments,
         )
 
-    def list(self, *, limit: int, after: str | None = None) -> tuple[list[Job], bool]:
+    def page(self, *, limit: int, after: str | None = None) -> tuple[list[Job], bool]:
         """Newest first; `after` is the id of the last job of the previous page."""
         with self._lock:
             if after is not None:
@@ -212,9 +219,9 @@ def transcript_text(segments: list[Segment]) -> str:
     return " ".join(text for s in segments if (text := s.text.strip()))
 
 
-def _to_job(record: dict[str, object], segments: list[Segment] | None) -> Job:
+def _to_job(record: dict[str, Any], segments: list[Segment] | None) -> Job:
     status = JobStatus(str(record["status"]))
-    progress = float(record["progress"])  # type: ignore[arg-type]
+    progress = float(record["progress"])
     result = None
     if status is JobStatus.COMPLETED:
         if segments is None:
@@ -231,12 +238,12 @@ def _to_job(record: dict[str, object], segments: list[Segment] | None) -> Job:
         created_at=datetime.fromisoformat(str(record["created_at"])),
         updated_at=datetime.fromisoformat(str(record["updated_at"])),
         progress=progress,
-        filename=record["filename"],  # type: ignore[arg-type]
+        filename=record["filename"],
         options=TranscriptionOptions.model_validate_json(str(options)) if options else None,
-        language=record["language"],  # type: ignore[arg-type]
-        language_probability=record["language_probability"],  # type: ignore[arg-type]
-        duration=record["duration"],  # type: ignore[arg-type]
-        model=record["model"],  # type: ignore[arg-type]
+        language=record["language"],
+        language_probability=record["language_probability"],
+        duration=record["duration"],
+        model=record["model"],
         error=JobError.model_validate_json(str(error)) if error else None,
         result=result,
     )

@@ -82,7 +82,7 @@ class Materialiser:
                 if message.error():
                     log.warning("materialiser consumer error: %s", message.error())
                     continue
-                self._apply(handlers[message.topic()], message)
+                self._apply(handlers[message.topic() or ""], message)
                 consumer.store_offsets(message)
         finally:
             consumer.close()  # commits the stored offsets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from typing import BinaryIO
 
@@ -57,7 +58,6 @@ async def submit(
 
 
 def _forget(store: ObjectStore, key: str) -> None:
-    try:
+    # An orphaned object costs disk, never correctness: no event points at it.
+    with contextlib.suppress(StorageError):
         store.delete(key)
-    except StorageError:
-        pass  # an orphaned object costs disk, never correctness: no event points at it

@@ -56,7 +56,9 @@ def create_app(settings: WorkerSettings, *, resources: Resources) -> faust.App:
     )
     topics = settings.kafka.topics
     requests = app.topic(topics.requests, key_type=bytes, value_type=bytes, allow_empty=True)
-    emitter = _FaustEmitter(status=app.topic(topics.jobs), segments=app.topic(topics.segments), dlq=app.topic(topics.dlq))
+    emitter = _FaustEmitter(
+        status=app.topic(topics.jobs), segments=app.topic(topics.segments), dlq=app.topic(topics.dlq)
+    )
 
     @app.agent(requests, concurrency=1)
     async def transcribe(stream: faust.StreamT[bytes]) -> None:

@@ -33,13 +33,13 @@ def decode_audio(path: Path, *, max_seconds: float | None = None) -> npt.NDArray
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    chunk = out.to_ndarray().reshape(-1)
+                    chunk = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
                     chunks.append(chunk)
                     total += chunk.size
                 if limit is not None and total > limit:
                     raise UndecodableAudio(f"the audio is longer than the limit of {max_seconds:.0f} s")
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
         except av.FFmpegError as e:
             if not chunks:
                 raise UndecodableAudio(f"the audio stream cannot be decoded ({_reason(e)})") from e

@@ -49,6 +49,7 @@ __all__ = [
     "KafkaBroker",
     "ensure_broker_jars",
     "main",
+    "probe_metadata",
 ]
 
 # 4.1.x is the newest line verified against aiokafka 0.14 (through faust-streaming
@@ -148,9 +149,7 @@ def ensure_broker_jars(cache_dir: Path, version: str = DEFAULT_KAFKA_VERSION) ->
         return libs
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise BrokerError(
-            "`mvn` is not on PATH; it is needed once to fetch the Kafka jars"
-        )
+        raise BrokerError("`mvn` is not on PATH; it is needed once to fetch the Kafka jars")
     root.mkdir(parents=True, exist_ok=True)
     with _lock_file(root / ".lock"):
         if marker.is_file():  # another process finished while we waited
@@ -189,13 +188,10 @@ def ensure_broker_jars(cache_dir: Path, version: str = DEFAULT_KAFKA_VERSION) ->
             if proc.returncode != 0:
                 raise BrokerError(
                     f"mvn failed to fetch Kafka {version} jars "
-                    f"(exit {proc.returncode}):\n"
-                    + _tail(proc.stdout + proc.stderr, 60)
+                    f"(exit {proc.returncode}):\n" + _tail(proc.stdout + proc.stderr, 60)
                 )
             if not (staged / f"kafka_2.13-{version}.jar").is_file():
-                raise BrokerError(
-                    f"mvn succeeded but kafka_2.13-{version}.jar is missing"
-                )
+                raise BrokerError(f"mvn succeeded but kafka_2.13-{version}.jar is missing")
             if libs.exists():  # leftovers of an interrupted earlier run
                 shutil.rmtree(libs)
             # Same filesystem as the final dir, so this is a single rename.
@@ -328,14 +324,10 @@ class KafkaBroker:
         self._requested_port = port
         self._requested_controller_port = controller_port
         self.port = port
-        self.controller_port = (
-            controller_port if controller_port is not None else port + 1
-        )
+        self.controller_port = controller_port if controller_port is not None else port + 1
         self.heap = heap
         self.extra: dict[str, str] = dict(extra or {})
-        self.log_file = (
-            Path(log_file) if log_file is not None else self.data_dir / "broker.log"
-        )
+        self.log_file = Path(log_file) if log_file is not None else self.data_dir / "broker.log"
         self.java = java
         self.ready_timeout = ready_timeout
         self.die_with_parent = die_with_parent
@@ -432,9 +424,7 @@ class KafkaBroker:
 
     def _check_libs(self) -> None:
         if not any(self.libs_dir.glob("kafka_2.13-*.jar")):
-            raise BrokerError(
-                f"no kafka_2.13 jar in {self.libs_dir}; call ensure_broker_jars() first"
-            )
+            raise BrokerError(f"no kafka_2.13 jar in {self.libs_dir}; call ensure_broker_jars() first")
 
     def _choose_ports(self) -> None:
         self.port = self._requested_port or _free_port(self.host)
@@ -446,10 +436,7 @@ class KafkaBroker:
         if self._requested_controller_port is not None:
             self.controller_port = self._requested_controller_port
             if not _port_is_free(self.host, self.controller_port):
-                raise BrokerError(
-                    f"controller port {self.host}:{self.controller_port} "
-                    "is already in use"
-                )
+                raise BrokerError(f"controller port {self.host}:{self.controller_port} is already in use")
         else:
             # port+1 keeps the layout predictable; fall back rather than fail,
             # since the caller never asked for a specific controller port.
@@ -472,9 +459,7 @@ class KafkaBroker:
             "advertised.listeners": broker_listener,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": (
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
-            ),
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": str(self._log_dir),
             "num.partitions": "1",
             "default.replication.factor": "1",
@@ -502,9 +487,7 @@ class KafkaBroker:
         props = self.data_dir / "server.properties"
         lines = [f"{key}={value}" for key, value in self._properties().items()]
         props.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (self.data_dir / "log4j2.properties").write_text(
-            _LOG4J2_PROPERTIES, encoding="utf-8"
-        )
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J2_PROPERTIES, encoding="utf-8")
         return props
 
     def _java_cmd(self, main_class: str, args: Sequence[str], heap: str) -> list[str]:
@@ -541,13 +524,9 @@ class KafkaBroker:
             except FileNotFoundError as exc:
                 raise BrokerError(f"cannot run java ({self.java!r}): {exc}") from exc
             except subprocess.TimeoutExpired as exc:
-                raise BrokerError(
-                    f"kafka storage format timed out:\n{self.log_tail()}"
-                ) from exc
+                raise BrokerError(f"kafka storage format timed out:\n{self.log_tail()}") from exc
         if rc != 0:
-            raise BrokerError(
-                f"kafka storage format failed (exit {rc}):\n{self.log_tail()}"
-            )
+            raise BrokerError(f"kafka storage format failed (exit {rc}):\n{self.log_tail()}")
 
     def _launch(self, props: Path) -> None:
         cmd = self._java_cmd("kafka.Kafka", [str(props)], heap=self.heap)
@@ -581,8 +560,7 @@ class KafkaBroker:
             rc = proc.poll()
             if rc is not None:
                 raise BrokerError(
-                    f"Kafka broker exited with code {rc} during startup; "
-                    f"log {self.log_file}:\n{self.log_tail()}"
+                    f"Kafka broker exited with code {rc} during startup; log {self.log_file}:\n{self.log_tail()}"
                 )
             try:
                 if probe_metadata(self.host, self.port, timeout=2.0) > 0:
@@ -591,8 +569,7 @@ class KafkaBroker:
                 pass  # not listening or not serving yet
             if time.monotonic() > deadline:
                 raise BrokerError(
-                    f"Kafka broker not ready after {self.ready_timeout:.0f}s; "
-                    f"log {self.log_file}:\n{self.log_tail()}"
+                    f"Kafka broker not ready after {self.ready_timeout:.0f}s; log {self.log_file}:\n{self.log_tail()}"
                 )
             time.sleep(0.25)
 

@@ -128,7 +128,7 @@ def cmd_up(_: argparse.Namespace) -> int:
     failed = False
     try:
         if settings.embedded_broker:
-            host, _, port = settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")
+            host, _sep, port = settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")
             libs = ensure_broker_jars(settings.cache_dir.resolve() / "kafka", *_version(settings.kafka_version))
             data = settings.data_dir.resolve()
             broker = KafkaBroker(

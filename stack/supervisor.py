@@ -4,15 +4,14 @@ or the launcher is told to stop."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
 
 log = logging.getLogger(__name__)
 

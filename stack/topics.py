@@ -16,14 +16,16 @@ class TopicError(Exception):
 def ensure_topics(settings: KafkaSettings, *, timeout: float = 30.0) -> list[str]:
     """Create missing topics; existing ones are left as they are. Returns the names created."""
     from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     names = settings.topics
     wanted = [names.requests, names.jobs, names.segments, names.dlq]
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
-         for name in wanted],
+        [
+            NewTopic(name, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+            for name in wanted
+        ],
         request_timeout=timeout,
     )
     created = []

@@ -70,10 +70,14 @@ async def create_job(
         event = await _submit_reference(services, audio_key, options)
     await asyncio.to_thread(services.jobs.record_request, event)
     body = JobCreated(id=event.job_id, status=JobStatus.QUEUED, created_at=event.occurred_at)
-    return JSONResponse(status_code=202, content=body.model_dump(mode="json"), headers={"Location": f"/v1/jobs/{event.job_id}"})
+    return JSONResponse(
+        status_code=202, content=body.model_dump(mode="json"), headers={"Location": f"/v1/jobs/{event.job_id}"}
+    )
 
 
-async def _submit_upload(services: ServicesDep, file: UploadFile, options: TranscriptionOptions) -> TranscriptionRequested:
+async def _submit_upload(
+    services: ServicesDep, file: UploadFile, options: TranscriptionOptions
+) -> TranscriptionRequested:
     size = file.size if file.size is not None else await asyncio.to_thread(_measure, file)
     if size == 0:
         raise ApiError(400, "the uploaded file is empty", param="file", code="empty_file")
@@ -89,8 +93,9 @@ async def _submit_upload(services: ServicesDep, file: UploadFile, options: Trans
             options=options,
         )
     except IngestUnavailable as e:
-        raise ApiError(503, f"the job could not be queued; try again later ({e})", type="server_error",
-                       code="service_unavailable") from e
+        raise ApiError(
+            503, f"the job could not be queued; try again later ({e})", type="server_error", code="service_unavailable"
+        ) from e
 
 
 async def _submit_reference(services: ServicesDep, key: str, options: TranscriptionOptions) -> TranscriptionRequested:
@@ -105,8 +110,9 @@ async def _submit_reference(services: ServicesDep, key: str, options: Transcript
     try:
         await services.publisher.publish(services.settings.kafka.topics.requests, job_id, event)
     except PublishError as e:
-        raise ApiError(503, "the job could not be queued; try again later", type="server_error",
-                       code="service_unavailable") from e
+        raise ApiError(
+            503, "the job could not be queued; try again later", type="server_error", code="service_unavailable"
+        ) from e
     return event
 
 
@@ -125,7 +131,7 @@ async def list_jobs(
 ) -> JobList:
     """Jobs, newest first."""
     try:
-        jobs, has_more = await asyncio.to_thread(services.jobs.list, limit=limit, after=after)
+        jobs, has_more = await asyncio.to_thread(services.jobs.page, limit=limit, after=after)
     except KeyError as e:
         raise ApiError(400, f"no job {after!r} to page after", param="after", code="invalid_value") from e
     return JobList(
@@ -150,6 +156,10 @@ async def get_job(
         return JSONResponse(job.model_dump(mode="json"))
     transcript = await asyncio.to_thread(services.jobs.transcript, job_id)
     if transcript is None:
-        raise ApiError(409, f"job {job_id} is {job.status.value}; its transcript exists once it is completed",
-                       param="format", code="job_not_completed")
+        raise ApiError(
+            409,
+            f"job {job_id} is {job.status.value}; its transcript exists once it is completed",
+            param="format",
+            code="job_not_completed",
+        )
     return Response(render(transcript, format), media_type=MEDIA_TYPES[format])

@@ -1,4 +1,4 @@
-"""A throw-away single-node Ceph cluster with a RADOS Gateway, for tests that need real S3.
+"""A throw-away single-node Ceph cluster with a RADOS Gateway, for tests needing S3.
 
 The tests want a real S3 implementation (signatures, multipart, presigned URLs) without
 a mock and without AGPL server code, so this drives Debian's Ceph packages: one monitor,
@@ -12,7 +12,8 @@ Usage in a test::
 
 Or from a shell, in the foreground until SIGINT/SIGTERM::
 
-    python -m tests.support.rgw --workdir /tmp/rgw --port 7480 --access-key K --secret-key S
+    python -m tests.support.rgw --workdir /tmp/rgw --port 7480 \
+        --access-key K --secret-key S
 
 Importing this module does no I/O and reads no environment: everything happens in the
 functions below, so collecting tests stays cheap on machines without Ceph.
@@ -21,7 +22,7 @@ functions below, so collecting tests stays cheap on machines without Ceph.
 from __future__ import annotations
 
 import argparse
-import ctypes
+import contextlib
 import ipaddress
 import json
 import os
@@ -75,7 +76,7 @@ _MAX_UNIX_SOCKET_PATH: Final = 107
 _BAD_PATH_CHARS: Final = frozenset("#;$=[]\"'\\")
 _LOG_TAIL_LINES: Final = 25
 _STOP_GRACE_S: Final = 10.0
-_PR_SET_PDEATHSIG: Final = 1
+_PROC_NET_INODE: Final = 9
 
 
 class RgwError(RuntimeError):
@@ -93,14 +94,13 @@ def ensure_rgw_installed() -> None:
         return
     if os.geteuid() != 0:
         raise RgwError(
-            f"Ceph binaries missing ({', '.join(_missing_binaries())}) and not running as "
+            f"Ceph binaries missing ({', '.join(_missing_binaries())}) "
+            f"and not running as "
             f"root; install them with: apt-get install -y --no-install-recommends "
             f"{' '.join(APT_PACKAGES)}"
         )
     if shutil.which("apt-get") is None:
-        raise RgwError(
-            "Ceph binaries are missing and apt-get is not available to install them"
-        )
+        raise RgwError("Ceph binaries are missing and apt-get is not available to install them")
 
     env = dict(os.environ)
     env["DEBIAN_FRONTEND"] = "noninteractive"
@@ -112,7 +112,7 @@ def ensure_rgw_installed() -> None:
         "install",
         "-y",
         "--no-install-recommends",
-        # Keep any local config files instead of prompting, which would hang without a tty.
+        # Keep local config files instead of prompting, which hangs without a tty.
         "-o",
         "Dpkg::Options::=--force-confdef",
         "-o",
@@ -129,9 +129,7 @@ def ensure_rgw_installed() -> None:
 
     still_missing = _missing_binaries()
     if still_missing:
-        raise RgwError(
-            f"apt-get install succeeded but these are still missing: {still_missing}"
-        )
+        raise RgwError(f"apt-get install succeeded but these are still missing: {still_missing}")
 
 
 def _missing_binaries() -> list[str]:
@@ -165,9 +163,7 @@ def _apt(args: Sequence[str], env: dict[str, str]) -> None:
     )
     if result.returncode != 0:
         tail = "\n".join(result.stdout.splitlines()[-_LOG_TAIL_LINES:])
-        raise RgwError(
-            f"{' '.join(cmd)} failed with exit code {result.returncode}:\n{tail}"
-        )
+        raise RgwError(f"{' '.join(cmd)} failed with exit code {result.returncode}:\n{tail}")
 
 
 def _free_port(host: str) -> int:
@@ -179,13 +175,6 @@ def _free_port(host: str) -> int:
         return port
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: if the test process is SIGKILLed (CI
-    # timeout, pytest-timeout's thread method) the daemons must not outlive it.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def _listening_inodes(port: int) -> set[str]:
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -195,13 +184,9 @@ def _listening_inodes(port: int) -> set[str]:
             continue
         for line in lines:
             fields = line.split()
-            # fields: sl, local_address, rem_address, st, ..., inode (index 9); 0A = LISTEN.
-            if (
-                len(fields) > 9
-                and fields[3] == "0A"
-                and int(fields[1].rsplit(":", 1)[1], 16) == port
-            ):
-                inodes.add(fields[9])
+            # Columns: sl, local_address, rem_address, st, ..., inode; st 0A = LISTEN.
+            if len(fields) > _PROC_NET_INODE and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[_PROC_NET_INODE])
     return inodes
 
 
@@ -242,14 +227,11 @@ def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
 
 
 class _Daemon:
-    def __init__(
-        self, name: str, proc: subprocess.Popen[bytes], output: IO[bytes], log: Path
-    ):
+    def __init__(self, name: str, proc: subprocess.Popen[bytes], output: IO[bytes]) -> None:
         self.name = name
         self.proc = proc
+        # Kept open for the daemon's lifetime and closed by stop().
         self.output = output
-        self.output_path = Path(output.name)
-        self.log = log
 
 
 class CephRgw:
@@ -352,7 +334,8 @@ class CephRgw:
         missing = _missing_binaries()
         if missing:
             raise RgwError(
-                f"Ceph binaries not found: {', '.join(missing)}; call ensure_rgw_installed() "
+                f"Ceph binaries not found: {', '.join(missing)}; "
+                f"call ensure_rgw_installed() "
                 f"or apt-get install {' '.join(APT_PACKAGES)}"
             )
         self._validate_workdir()
@@ -364,10 +347,11 @@ class CephRgw:
             # Collect the logs before stop() so the report shows the state at failure.
             report = self._failure_report()
             self.stop()
+            suffix = f"\n{report}" if report else ""
             if isinstance(exc, RgwError):
-                raise RgwError(f"{exc}\n{report}") from exc
+                raise RgwError(f"{exc}{suffix}") from exc
             if isinstance(exc, Exception):
-                raise RgwError(f"Ceph RGW failed to start: {exc!r}\n{report}") from exc
+                raise RgwError(f"Ceph RGW failed to start: {exc!r}{suffix}") from exc
             raise
 
     def stop(self) -> None:
@@ -387,23 +371,15 @@ class CephRgw:
         except ValueError as exc:
             # The config derives "public network = host/32" from it, and the daemons
             # bind msgr2 on it, so a name or an IPv6 address would not work.
-            raise RgwError(
-                f"host must be an IPv4 address such as 127.0.0.1, not {self._host!r}"
-            ) from exc
+            raise RgwError(f"host must be an IPv4 address such as 127.0.0.1, not {self._host!r}") from exc
         text = str(self._workdir)
-        bad = sorted(set(text) & _BAD_PATH_CHARS) + (
-            ["whitespace"] if any(c.isspace() for c in text) else []
-        )
+        bad = sorted(set(text) & _BAD_PATH_CHARS) + (["whitespace"] if any(c.isspace() for c in text) else [])
         if bad:
-            raise RgwError(
-                f"workdir {text!r} contains characters ceph.conf cannot carry: {bad}"
-            )
+            raise RgwError(f"workdir {text!r} contains characters ceph.conf cannot carry: {bad}")
         if (self._workdir / "mon").exists() or self.conf_path.exists():
             # A second cluster in the same directory would reuse the old mon store
             # and fsid; refuse rather than delete something the caller owns.
-            raise RgwError(
-                f"{self._workdir} already holds a Ceph cluster; use a fresh workdir"
-            )
+            raise RgwError(f"{self._workdir} already holds a Ceph cluster; use a fresh workdir")
 
     def _bootstrap(self, deadline: float) -> None:
         for sub in (
@@ -454,16 +430,13 @@ class CephRgw:
         self._spawn(
             "mon",
             ["ceph-mon", *self._conf_args(), "-f", "-i", _MON_ID],
-            f"ceph-mon.{_MON_ID}.log",
         )
 
         osd_uuid = str(uuid.uuid4())
         # The first mon command also serves as the "monitor is up" probe.
         osd_id = self._ceph(["osd", "new", osd_uuid], deadline).strip()
         if osd_id != str(_OSD_ID):
-            raise RgwError(
-                f"expected the monitor to allocate osd.{_OSD_ID}, got {osd_id!r}"
-            )
+            raise RgwError(f"expected the monitor to allocate osd.{_OSD_ID}, got {osd_id!r}")
         self._run(
             [
                 "ceph-osd",
@@ -479,7 +452,6 @@ class CephRgw:
         self._spawn(
             "osd",
             ["ceph-osd", *self._conf_args(), "-f", "-i", str(_OSD_ID)],
-            f"ceph-osd.{_OSD_ID}.log",
         )
         self._wait_osd_up(deadline)
 
@@ -487,7 +459,6 @@ class CephRgw:
         self._spawn(
             "rgw",
             ["radosgw", *self._conf_args(), "-f", "-n", _RGW_NAME],
-            f"ceph-{_RGW_NAME}.log",
         )
         # radosgw only listens once its zone and pools exist; creating the user
         # before that would race it on creating the default zone.
@@ -579,7 +550,8 @@ admin socket = {mon_asok}
 [osd]
 osd data = {w}/osd/ceph-$id
 osd objectstore = memstore
-# memstore keeps all objects in RAM; this caps it (the OSD reports full near 95%).
+# memstore keeps all objects in RAM. This is only the size it reports: with no mgr
+# nothing flags the OSD full, so RSS simply grows with what the tests store.
 memstore device bytes = {self._memstore_bytes}
 log file = {log}/ceph-osd.$id.log
 pid file = {run}/ceph-osd.$id.pid
@@ -619,9 +591,7 @@ admin socket = {rgw_asok}
     def _remaining(self, deadline: float) -> float:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise RgwError(
-                f"Ceph RGW did not become ready within {self._startup_timeout:g}s"
-            )
+            raise RgwError(f"Ceph RGW did not become ready within {self._startup_timeout:g}s")
         return left
 
     def _run(self, cmd: Sequence[str], deadline: float) -> str:
@@ -638,8 +608,7 @@ admin socket = {rgw_asok}
             )
         except subprocess.TimeoutExpired as exc:
             raise RgwError(
-                f"Ceph RGW did not become ready within {self._startup_timeout:g}s "
-                f"(stuck running {' '.join(cmd)})"
+                f"Ceph RGW did not become ready within {self._startup_timeout:g}s (stuck running {' '.join(cmd)})"
             ) from exc
         if result.returncode != 0:
             raise RgwError(
@@ -657,12 +626,19 @@ admin socket = {rgw_asok}
             deadline,
         )
 
-    def _spawn(self, name: str, cmd: Sequence[str], log_name: str) -> None:
-        output_path = self.log_dir / f"{name}.stdout"
-        output = output_path.open("ab")
+    def _spawn(self, name: str, cmd: Sequence[str]) -> None:
+        argv = list(cmd)
+        setpriv = shutil.which("setpriv")
+        # If the test process is SIGKILLed (CI timeout, pytest-timeout's thread
+        # method) the daemons must not outlive it. PR_SET_PDEATHSIG fires when the
+        # spawning *thread* exits, so it is only safe from the main thread; setpriv
+        # sets it without a preexec_fn, which is unsafe in threaded programs.
+        if setpriv and threading.current_thread() is threading.main_thread():
+            argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
+        output = (self.log_dir / f"{name}.stdout").open("ab")
         try:
             proc = subprocess.Popen(
-                list(cmd),
+                argv,
                 cwd=self._workdir,
                 env=self._env(),
                 stdin=subprocess.DEVNULL,
@@ -670,34 +646,23 @@ admin socket = {rgw_asok}
                 stderr=subprocess.STDOUT,
                 # Own process group, so stop() can signal everything it may fork.
                 start_new_session=True,
-                # PR_SET_PDEATHSIG fires when the spawning *thread* exits, so it is only
-                # safe from the main thread; from a worker thread it would kill the
-                # daemons as soon as that thread finished.
-                preexec_fn=_die_with_parent
-                if threading.current_thread() is threading.main_thread()
-                else None,
             )
         except BaseException:
             output.close()
             raise
-        self._daemons.append(_Daemon(name, proc, output, self.log_dir / log_name))
+        self._daemons.append(_Daemon(name, proc, output))
 
     def _check_daemons(self) -> None:
         for daemon in self._daemons:
             code = daemon.proc.poll()
             if code is not None:
-                raise RgwError(
-                    f"ceph {daemon.name} daemon exited early with code {code}"
-                )
+                raise RgwError(f"ceph {daemon.name} daemon exited early with code {code}")
 
     def _wait_osd_up(self, deadline: float) -> None:
         while True:
             self._check_daemons()
             stat = json.loads(self._ceph(["osd", "stat", "--format=json"], deadline))
-            if (
-                int(stat.get("num_up_osds", 0)) >= 1
-                and int(stat.get("num_in_osds", 0)) >= 1
-            ):
+            if int(stat.get("num_up_osds", 0)) >= 1 and int(stat.get("num_in_osds", 0)) >= 1:
                 return
             time.sleep(0.2)
 
@@ -743,9 +708,7 @@ admin socket = {rgw_asok}
                 try:
                     self._remaining(deadline)
                 except RgwError as exc:
-                    raise RgwError(
-                        f"{exc}; last S3 error: {last_error!r}"
-                    ) from last_error
+                    raise RgwError(f"{exc}; last S3 error: {last_error!r}") from last_error
                 try:
                     client.list_buckets()
                     # The first bucket makes RGW create its index/data pools, which
@@ -753,7 +716,7 @@ admin socket = {rgw_asok}
                     probe = f"rgw-warmup-{secrets.token_hex(6)}"
                     client.make_bucket(probe)
                     client.remove_bucket(probe)
-                except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+                except Exception as exc:  # any failure means "not yet"
                     last_error = exc
                     time.sleep(0.5)
                     continue
@@ -771,10 +734,8 @@ admin socket = {rgw_asok}
         try:
             if proc.poll() is None:
                 self._signal_group(proc, signal.SIGTERM)
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=_STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    pass
             # Also reap stragglers in the group even when the leader already exited.
             self._signal_group(proc, signal.SIGKILL)
             proc.wait()
@@ -783,10 +744,8 @@ admin socket = {rgw_asok}
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def _failure_report(self) -> str:
         parts: list[str] = []
@@ -801,15 +760,13 @@ admin socket = {rgw_asok}
                 tail = _tail(path)
                 if tail.strip():
                     parts.append(f"--- {path} (last lines) ---\n{tail}")
-        if not parts:
-            return f"(no daemon logs under {self.log_dir})"
         return "\n".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.support.rgw",
-        description="Run a throw-away Ceph RGW (S3) in the foreground until SIGINT/SIGTERM.",
+        description="Run a throw-away Ceph RGW (S3) until SIGINT/SIGTERM.",
     )
     parser.add_argument(
         "--workdir",
@@ -817,9 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         required=True,
         help="fresh directory for all cluster state",
     )
-    parser.add_argument(
-        "--port", type=int, default=7480, help="S3 port (0 picks a free one)"
-    )
+    parser.add_argument("--port", type=int, default=7480, help="S3 port (0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--access-key", required=True)
     parser.add_argument("--secret-key", required=True)
@@ -836,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     stopping = False
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 

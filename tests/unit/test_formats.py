@@ -1,0 +1,73 @@
+import json
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from api.formats import ResponseFormat, render, timestamp, to_srt, to_vtt
+from schemas import Segment, Transcript, Word
+
+
+def _segment(i: int, start: float, end: float, text: str) -> Segment:
+    return Segment(
+        id=i,
+        start=start,
+        end=end,
+        text=text,
+        avg_logprob=-0.2,
+        no_speech_prob=0.01,
+        words=[Word(word=text.strip(), start=start, end=end, probability=0.9)] if text.strip() else [],
+    )
+
+
+TRANSCRIPT = Transcript(
+    text="Hello there. Zweite Zeile — ünïcödé",
+    language="en",
+    language_probability=0.9,
+    duration=3725.5,
+    segments=[
+        _segment(0, 0.0, 1.5, " Hello there."),
+        _segment(1, 1.5, 2.0, "   "),
+        _segment(2, 3600.25, 3725.4996, " Zweite Zeile — ünïcödé"),
+    ],
+)
+
+
+def test_timestamp_srt_and_vtt_separators() -> None:
+    assert timestamp(0, decimal=",") == "00:00:00,000"
+    assert timestamp(3725.4996, decimal=".") == "01:02:05.500"
+    assert timestamp(90000.0, decimal=",") == "25:00:00,000"
+    assert timestamp(-0.2, decimal=",") == "00:00:00,000"
+
+
+@given(st.floats(min_value=0, max_value=10 * 3600, allow_nan=False))
+def test_timestamp_round_trips_to_the_millisecond(seconds: float) -> None:
+    text = timestamp(seconds, decimal=",")
+    hours, minutes, rest = text.split(":")
+    secs, millis = rest.split(",")
+    parsed = int(hours) * 3600 + int(minutes) * 60 + int(secs) + int(millis) / 1000
+    assert abs(parsed - seconds) <= 0.0005 + 1e-9
+    assert re.fullmatch(r"\d{2,}:[0-5]\d:[0-5]\d,\d{3}", text)
+
+
+def test_srt_numbers_cues_from_one_and_drops_empty_ones() -> None:
+    assert to_srt(TRANSCRIPT) == (
+        "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n"
+        "2\n01:00:00,250 --> 01:02:05,500\nZweite Zeile — ünïcödé\n"
+    )
+
+
+def test_vtt_has_header_and_dot_millis() -> None:
+    assert to_vtt(TRANSCRIPT) == (
+        "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello there.\n\n01:00:00.250 --> 01:02:05.500\nZweite Zeile — ünïcödé\n"
+    )
+
+
+def test_json_formats() -> None:
+    assert json.loads(render(TRANSCRIPT, ResponseFormat.JSON)) == {"text": TRANSCRIPT.text}
+    verbose = json.loads(render(TRANSCRIPT, ResponseFormat.VERBOSE_JSON))
+    assert verbose["language"] == "en"
+    assert verbose["duration"] == 3725.5
+    assert [s["id"] for s in verbose["segments"]] == [0, 1, 2]
+    assert [w["word"] for w in verbose["words"]] == ["Hello there.", "Zweite Zeile — ünïcödé"]
+    assert render(TRANSCRIPT, ResponseFormat.TEXT) == TRANSCRIPT.text + "\n"
