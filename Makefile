@@ -27,7 +27,7 @@ lint: install
 # The test run starts what it needs itself (a Kafka broker, a Ceph RGW S3 server, the whole stack for the
 # end-to-end tests) and stops it again, pass or fail; see tests/conftest.py.
 test: install lint
-	$(BIN)/python -m tests.support.rgw --install-only
+	$(BIN)/python -c "from tests.support.rgw import ensure_rgw_installed; ensure_rgw_installed()"
 	$(BIN)/python -m pytest
 
 unit: install

@@ -711,8 +711,8 @@ admin socket = {rgw_asok}
                     raise RgwError(f"{exc}; last S3 error: {last_error!r}") from last_error
                 try:
                     client.list_buckets()
-                    # The first bucket makes RGW create its index/data pools, which
-                    # takes seconds; do it here so no test pays for it or times out.
+                    # The first bucket makes RGW create its index/data pools (a few
+                    # osdmap changes); pay for that here rather than in some test.
                     probe = f"rgw-warmup-{secrets.token_hex(6)}"
                     client.make_bucket(probe)
                     client.remove_bucket(probe)

@@ -18,7 +18,9 @@ FORMATS = [
 
 
 @pytest.mark.parametrize(("ext", "codec", "container", "rate"), FORMATS)
-def test_containers_decode_to_16k_mono_float32(tmp_path: Path, ext: str, codec: str, container: str | None, rate: int) -> None:
+def test_containers_decode_to_16k_mono_float32(
+    tmp_path: Path, ext: str, codec: str, container: str | None, rate: int
+) -> None:
     source = read_stereo(shared("jfk.flac"), rate)
     path = encode(source, tmp_path / f"jfk.{ext}", rate=rate, codec=codec, container_format=container)
     samples = decode_audio(path)

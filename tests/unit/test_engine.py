@@ -1,5 +1,6 @@
 """The engine on the real bundled model and real recordings."""
 
+import itertools
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,8 +29,15 @@ def test_temperature_schedule() -> None:
 def test_segment_mapping_keeps_words_ordered() -> None:
     word = SimpleNamespace(word=" hi", start=1.23456, end=1.2, probability=0.5)
     raw = SimpleNamespace(
-        start=1.0, end=2.0, text=" hi", avg_logprob=-0.3, no_speech_prob=0.1, compression_ratio=1.1,
-        temperature=None, tokens=[1, 2], words=[word],
+        start=1.0,
+        end=2.0,
+        text=" hi",
+        avg_logprob=-0.3,
+        no_speech_prob=0.1,
+        compression_ratio=1.1,
+        temperature=None,
+        tokens=[1, 2],
+        words=[word],
     )
     segment = to_segment(4, raw)
     assert segment.id == 4 and segment.temperature == 0.0
@@ -47,7 +55,7 @@ def test_jfk(transcriber: Transcriber) -> None:
     words = [w for s, _ in seen for w in s.words]
     assert len(words) >= 20
     assert all(0 <= w.start <= w.end <= summary.duration for w in words)
-    assert all(a.start <= b.start for a, b in zip(words, words[1:], strict=False))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(words))
 
 
 def test_german_is_detected_and_translated(transcriber: Transcriber) -> None:

@@ -52,14 +52,15 @@ def test_timestamp_round_trips_to_the_millisecond(seconds: float) -> None:
 
 def test_srt_numbers_cues_from_one_and_drops_empty_ones() -> None:
     assert to_srt(TRANSCRIPT) == (
-        "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n"
-        "2\n01:00:00,250 --> 01:02:05,500\nZweite Zeile — ünïcödé\n"
+        "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n01:00:00,250 --> 01:02:05,500\nZweite Zeile — ünïcödé\n"
     )
 
 
 def test_vtt_has_header_and_dot_millis() -> None:
     assert to_vtt(TRANSCRIPT) == (
-        "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello there.\n\n01:00:00.250 --> 01:02:05.500\nZweite Zeile — ünïcödé\n"
+        "WEBVTT\n\n"
+        "00:00:00.000 --> 00:00:01.500\nHello there.\n\n"
+        "01:00:00.250 --> 01:02:05.500\nZweite Zeile — ünïcödé\n"
     )
 
 

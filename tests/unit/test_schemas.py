@@ -39,9 +39,13 @@ def test_serialised_events_validate_against_their_schema() -> None:
     schema = json.loads((PUBLISHED / "TranscriptionRequested.schema.json").read_text())
     jsonschema.validate(json.loads(request.model_dump_json()), schema)
     status = JobStatusChanged(job_id="job_1", status=JobStatus.PROCESSING, progress=0.5)
-    jsonschema.validate(json.loads(status.model_dump_json()), json.loads((PUBLISHED / "JobStatusChanged.schema.json").read_text()))
+    jsonschema.validate(
+        json.loads(status.model_dump_json()), json.loads((PUBLISHED / "JobStatusChanged.schema.json").read_text())
+    )
     letter = DeadLetter(source_topic="t", source_partition=0, source_offset=3, payload="{", reason="bad json")
-    jsonschema.validate(json.loads(letter.model_dump_json()), json.loads((PUBLISHED / "DeadLetter.schema.json").read_text()))
+    jsonschema.validate(
+        json.loads(letter.model_dump_json()), json.loads((PUBLISHED / "DeadLetter.schema.json").read_text())
+    )
 
 
 def test_events_round_trip_and_ignore_unknown_fields() -> None:

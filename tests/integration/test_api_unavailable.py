@@ -1,0 +1,61 @@
+"""With no broker answering, an upload gets a clear 503 and nothing of it is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api import ApiSettings, create_app
+from ingest import KafkaSettings, StorageSettings
+from tests.support.ports import free_port
+
+
+def test_upload_without_broker_is_503_and_leaves_nothing(tmp_path: Path) -> None:
+    settings = ApiSettings(
+        kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", delivery_timeout_s=2),
+        storage=StorageSettings(local_root=tmp_path / "objects"),
+        database_path=tmp_path / "jobs.sqlite3",
+    )
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/jobs", files={"file": ("a.wav", b"RIFF....WAVE", "audio/wav")})
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["type"] == "server_error" and error["code"] == "service_unavailable"
+        assert "127.0.0.1" not in error["message"]
+        assert client.get("/v1/jobs").json()["data"] == []
+    assert [p for p in (tmp_path / "objects").rglob("*") if p.is_file()] == []
+
+
+def test_validation_errors_use_the_openai_body(tmp_path: Path) -> None:
+    settings = ApiSettings(
+        kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", delivery_timeout_s=2),
+        storage=StorageSettings(local_root=tmp_path / "objects"),
+        database_path=tmp_path / "jobs.sqlite3",
+        max_upload_bytes=1000,
+    )
+    with TestClient(create_app(settings)) as client:
+        cases = [
+            (client.post("/v1/jobs", data={"language": "en"}), 400, "file"),
+            (client.post("/v1/jobs", files={"file": ("a.wav", b"", "audio/wav")}), 400, "file"),
+            (
+                client.post("/v1/jobs", files={"file": ("a.wav", b"x", "audio/wav")}, data={"task": "dance"}),
+                400,
+                "task",
+            ),
+            (
+                client.post("/v1/jobs", files={"file": ("a.wav", b"x", "audio/wav")}, data={"language": "xx-1"}),
+                400,
+                "language",
+            ),
+            (client.post("/v1/jobs", files={"file": ("a.wav", b"x" * 5000, "audio/wav")}), 413, "file"),
+            (client.get("/v1/jobs/job_missing"), 404, "job_id"),
+            (client.get("/v1/jobs", params={"limit": 0}), 400, "limit"),
+            (client.get("/v1/nothing-here"), 404, None),
+        ]
+        for response, status, param in cases:
+            assert response.status_code == status, response.text
+            error = response.json()["error"]
+            assert set(error) == {"message", "type", "param", "code"}
+            assert error["param"] == param
+            assert "Traceback" not in error["message"]
