@@ -52,6 +52,9 @@ def create_app(settings: WorkerSettings, *, resources: Resources) -> faust.App:
         value_serializer="raw",
         # One request may take minutes on CPU; the broker must not evict the worker while it transcribes.
         broker_max_poll_interval=3600.0,
+        # A killed worker's partitions move to the others after this long, and its request is redone there.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
         broker_commit_every=1,
     )
     topics = settings.kafka.topics

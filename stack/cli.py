@@ -151,8 +151,8 @@ def cmd_up(_: argparse.Namespace) -> int:
         if _wait_http(f"{base}/health", timeout=120, alive=alive):
             log.info("scribeflow is up: API on %s (Ctrl-C stops everything)", base)
         while alive.is_set():
-            if (child := supervisor.exited()) is not None:
-                log.error("%s exited with code %s; stopping the stack", child.name, child.process.returncode)
+            if (child := supervisor.reap()) is not None:
+                log.error("%s keeps exiting (code %s); stopping the stack", child.name, child.process.returncode)
                 failed = True
                 break
             time.sleep(0.5)

@@ -1,5 +1,8 @@
-"""Child processes of `scribeflow up`: started in order, watched, and all stopped when one of them dies
-or the launcher is told to stop."""
+"""Child processes of `scribeflow up`: started, restarted when they die, and all stopped together.
+
+A crashed worker is restarted (its unfinished request is redelivered to whichever worker holds the partition);
+a child that keeps dying — more than `max_restarts` within `window_s` — stops the stack instead of looping.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -19,28 +22,48 @@ log = logging.getLogger(__name__)
 @dataclass
 class Child:
     name: str
+    argv: list[str]
+    env: dict[str, str]
     process: subprocess.Popen[bytes]
+    restarts: list[float] = field(default_factory=list)
+
+
+def _launch(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    # Own session: the launcher decides the stop order instead of a terminal's Ctrl-C hitting all at once.
+    # Parent-death signal: a SIGKILLed launcher must not leave a worker holding the model or a port.
+    # setpriv (util-linux) sets PR_SET_PDEATHSIG and execs in place; a preexec_fn would not be fork-safe here.
+    setpriv = shutil.which("setpriv")
+    command = [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else list(argv)
+    return subprocess.Popen(command, env=dict(env), start_new_session=True)
 
 
 class Supervisor:
-    def __init__(self) -> None:
+    def __init__(self, *, max_restarts: int = 5, window_s: float = 60.0) -> None:
         self.children: list[Child] = []
+        self.max_restarts = max_restarts
+        self.window_s = window_s
 
     def spawn(self, name: str, argv: Sequence[str], *, env: Mapping[str, str]) -> Child:
-        # Own session: the launcher decides the stop order instead of a terminal's Ctrl-C hitting all at once.
-        # Parent-death signal: a SIGKILLed launcher must not leave a worker holding the model or a port.
-        # setpriv (util-linux) sets PR_SET_PDEATHSIG and execs in place; a preexec_fn would not be fork-safe here.
-        setpriv = shutil.which("setpriv")
-        command = [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else list(argv)
-        process = subprocess.Popen(command, env=dict(env), start_new_session=True)
-        child = Child(name, process)
+        child = Child(name, list(argv), dict(env), _launch(argv, env))
         self.children.append(child)
-        log.info("started %s (pid %d)", name, process.pid)
+        log.info("started %s (pid %d)", name, child.process.pid)
         return child
 
-    def exited(self) -> Child | None:
-        """The first child that has exited, if any."""
-        return next((c for c in self.children if c.process.poll() is not None), None)
+    def reap(self) -> Child | None:
+        """Restart children that exited; returns one that exited too often to be restarted again."""
+        for child in self.children:
+            code = child.process.poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            child.restarts = [t for t in child.restarts if now - t < self.window_s]
+            if len(child.restarts) >= self.max_restarts:
+                return child
+            child.restarts.append(now)
+            log.warning("%s exited with code %s; restarting it", child.name, code)
+            child.process = _launch(child.argv, child.env)
+            log.info("restarted %s (pid %d)", child.name, child.process.pid)
+        return None
 
     def stop_all(self, timeout: float = 20.0) -> None:
         """SIGTERM every child (newest first), then SIGKILL what is still alive after `timeout`."""

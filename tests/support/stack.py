@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,12 +30,24 @@ class RunningStack:
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def child_pid(self, name: str) -> int:
+        """The newest pid the launcher logged for child `name` (e.g. `worker-0`)."""
+        found = re.findall(rf"(?:started|restarted) {re.escape(name)} \(pid (\d+)\)", self.log_path.read_text())
+        if not found:
+            raise LookupError(f"no {name} in the launcher log")
+        return int(found[-1])
 
-def start_stack(data_dir: Path, *, env: Mapping[str, str] = {}, timeout: float = 180) -> RunningStack:
-    api_port, kafka_port = free_port(), free_port()
-    bootstrap = f"127.0.0.1:{kafka_port}"
+
+def start_stack(
+    data_dir: Path, *, env: Mapping[str, str] = {}, bootstrap: str | None = None, timeout: float = 180
+) -> RunningStack:
+    """With `bootstrap`, the stack uses that broker instead of starting its own."""
+    api_port = free_port()
+    external = {"SCRIBEFLOW_EMBEDDED_BROKER": "false"} if bootstrap else {}
+    bootstrap = bootstrap or f"127.0.0.1:{free_port()}"
     full_env = {
         **os.environ,
+        **external,
         "SCRIBEFLOW_DATA_DIR": str(data_dir),
         "SCRIBEFLOW_CACHE_DIR": str(REPO / ".cache"),
         "SCRIBEFLOW_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
