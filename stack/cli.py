@@ -84,8 +84,8 @@ def _child_env(settings: object) -> dict[str, str]:
         "SCRIBEFLOW_DATABASE_PATH": str(data / "jobs.sqlite3"),
         "SCRIBEFLOW_SCRATCH_DIR": str(data / "scratch"),
         "SCRIBEFLOW_MODEL__CACHE_DIR": str(cache / "models"),
-        "SCRIBEFLOW_HOST": settings.api_host,
-        "SCRIBEFLOW_PORT": str(settings.api_port),
+        "SCRIBEFLOW_HOST": settings.host,
+        "SCRIBEFLOW_PORT": str(settings.port),
     }
     return {**defaults, **os.environ}
 
@@ -147,7 +147,7 @@ def cmd_up(_: argparse.Namespace) -> int:
         supervisor.spawn("api", [python, "-m", "stack.cli", "api"], env=env)
         for n in range(settings.workers):
             supervisor.spawn(f"worker-{n}", [python, "-m", "stack.cli", "worker"], env=env)
-        base = f"http://{settings.api_host}:{settings.api_port}"
+        base = f"http://{settings.host}:{settings.port}"
         if _wait_http(f"{base}/health", timeout=120, alive=alive):
             log.info("scribeflow is up: API on %s (Ctrl-C stops everything)", base)
         while alive.is_set():

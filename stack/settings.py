@@ -21,7 +21,8 @@ class StackSettings(BaseSettings):
     kafka_version: str | None = None
     """Apache Kafka version of the embedded broker; None is the tested default."""
     broker_heap: str = "512m"
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    host: str = "127.0.0.1"
+    """Where the API listens (shared with the API process's own setting of the same name)."""
+    port: int = 8000
     workers: int = Field(default=1, ge=0)
     """Worker processes, each with its own model."""

@@ -51,7 +51,7 @@ def start_stack(
         "SCRIBEFLOW_DATA_DIR": str(data_dir),
         "SCRIBEFLOW_CACHE_DIR": str(REPO / ".cache"),
         "SCRIBEFLOW_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "SCRIBEFLOW_API_PORT": str(api_port),
+        "SCRIBEFLOW_PORT": str(api_port),
         "SCRIBEFLOW_PROGRESS_INTERVAL_S": "0",
         **env,
     }

@@ -1,0 +1,21 @@
+# One image for every role; the command picks it (scribeflow api | worker | topics).
+# EXTRAS=gpu adds torch with its CUDA libraries for GPU workers; the default stays CPU-only and small.
+FROM python:3.11-slim
+
+ARG EXTRAS=models
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    SCRIBEFLOW_MODEL__CACHE_DIR=/models
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY api ./api
+COPY ingest ./ingest
+COPY processors ./processors
+COPY schemas ./schemas
+COPY stack ./stack
+RUN pip install ".[${EXTRAS}]" && useradd --create-home --uid 10001 scribeflow && mkdir -p /models /data \
+    && chown scribeflow /models /data
+USER scribeflow
+EXPOSE 8000
+CMD ["scribeflow", "api"]
