@@ -34,24 +34,33 @@ class BodySizeLimit:
             await error_response(413, self._reject())(scope, receive, send)
             return
         seen = 0
+        exceeded = False
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if exceeded:
+                return  # whatever the app makes of the aborted body, the client gets the 413 below
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await error_response(413, self._reject())(scope, receive, send)
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            # Body parsers wrap our signal in their own errors (FastAPI turns it into a 400), so the flag decides.
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await error_response(413, self._reject())(scope, receive, send)

@@ -1,7 +1,8 @@
-"""With no broker answering, an upload gets a clear 503 and nothing of it is kept."""
+"""HTTP behaviour that needs no broker: a clear 503 when the queue is down, OpenAI error bodies, upload limits."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -59,3 +60,30 @@ def test_validation_errors_use_the_openai_body(tmp_path: Path) -> None:
             assert set(error) == {"message", "type", "param", "code"}
             assert error["param"] == param
             assert "Traceback" not in error["message"]
+
+
+def test_streamed_upload_without_length_is_cut_off_at_the_limit(tmp_path: Path) -> None:
+    settings = ApiSettings(
+        kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", delivery_timeout_s=2),
+        storage=StorageSettings(local_root=tmp_path / "objects"),
+        database_path=tmp_path / "jobs.sqlite3",
+        max_upload_bytes=100_000,
+    )
+    boundary = "xyzzy"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        for _ in range(50):
+            yield b"\x00" * 10_000
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/v1/jobs", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+        )
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "payload_too_large"
