@@ -15,8 +15,9 @@ from api.deps import Services
 from api.jobstore import JobStore
 from api.limits import BodySizeLimit
 from api.materialiser import Materialiser
-from api.routes import health, jobs
+from api.routes import audio, health, jobs, models
 from api.settings import ApiSettings
+from api.watch import JobWatcher
 from ingest import EventPublisher, open_store
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,22 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         job_store.open()
         publisher = EventPublisher(settings.kafka, client_id="scribeflow-api")
         publisher.start()
-        materialiser = Materialiser(settings=settings.kafka, group_id=settings.materialiser_group_id, store=job_store)
+        watcher = JobWatcher()
+        watcher.bind(asyncio.get_running_loop())
+        materialiser = Materialiser(
+            settings=settings.kafka,
+            group_id=settings.materialiser_group_id,
+            store=job_store,
+            on_update=watcher.notify,
+        )
         materialiser.start()
         app.state.services = Services(
-            settings=settings, store=store, publisher=publisher, jobs=job_store, materialiser=materialiser
+            settings=settings,
+            store=store,
+            publisher=publisher,
+            jobs=job_store,
+            materialiser=materialiser,
+            watcher=watcher,
         )
         try:
             yield
@@ -55,4 +68,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(audio.router)
+    app.include_router(models.router)
     return app

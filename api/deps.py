@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from api.jobstore import JobStore
 from api.materialiser import Materialiser
 from api.settings import ApiSettings
+from api.watch import JobWatcher
 from ingest import EventPublisher, ObjectStore
 
 
@@ -20,6 +21,7 @@ class Services:
     publisher: EventPublisher
     jobs: JobStore
     materialiser: Materialiser
+    watcher: JobWatcher
 
 
 def get_services(request: Request) -> Services:

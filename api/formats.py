@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 
-from schemas import Segment, Transcript
+from schemas import (
+    Segment,
+    Task,
+    Transcript,
+    TranscriptionJson,
+    TranscriptionVerboseJson,
+    UsageDuration,
+    language_name,
+)
+from schemas.openai import TranscriptionSegment, TranscriptionWord
 
 
 class ResponseFormat(StrEnum):
@@ -55,34 +63,44 @@ def to_vtt(transcript: Transcript) -> str:
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
-def to_verbose(transcript: Transcript, *, words: bool = True) -> dict[str, object]:
-    body: dict[str, object] = {
-        "task": transcript.task.value,
-        "language": transcript.language,
-        "duration": transcript.duration,
-        "text": transcript.text,
-        "segments": [
-            {
-                "id": s.id,
-                "seek": 0,
-                "start": s.start,
-                "end": s.end,
-                "text": s.text,
-                "tokens": s.tokens,
-                "temperature": s.temperature,
-                "avg_logprob": s.avg_logprob,
-                "compression_ratio": s.compression_ratio,
-                "no_speech_prob": s.no_speech_prob,
-            }
-            for s in transcript.segments
-        ],
-    }
-    if words:
-        body["words"] = [w.model_dump(include={"word", "start", "end"}) for w in transcript.words]
-    return body
+class Granularity(StrEnum):
+    WORD = "word"
+    SEGMENT = "segment"
 
 
-def render(transcript: Transcript, fmt: ResponseFormat) -> str:
+def to_verbose(
+    transcript: Transcript, *, granularities: frozenset[Granularity] = frozenset({Granularity.SEGMENT})
+) -> TranscriptionVerboseJson:
+    segments = None
+    if Granularity.SEGMENT in granularities:
+        segments = [
+            TranscriptionSegment.model_validate(s.model_dump(include=_SEGMENT_FIELDS)) for s in transcript.segments
+        ]
+    words = None
+    if Granularity.WORD in granularities:
+        words = [TranscriptionWord(word=w.word, start=w.start, end=w.end) for w in transcript.words]
+    duration = transcript.duration or 0.0
+    return TranscriptionVerboseJson(
+        task=transcript.task.value,
+        # OpenAI reports the output language: always English for translations.
+        language="english" if transcript.task is Task.TRANSLATE else language_name(transcript.language),
+        duration=duration,
+        text=transcript.text,
+        segments=segments,
+        words=words,
+        usage=UsageDuration(seconds=duration),
+    )
+
+
+_SEGMENT_FIELDS = set(TranscriptionSegment.model_fields)
+
+
+def render(
+    transcript: Transcript,
+    fmt: ResponseFormat,
+    *,
+    granularities: frozenset[Granularity] = frozenset({Granularity.SEGMENT}),
+) -> str:
     """The response body for `fmt`, as text (JSON formats serialised)."""
     if fmt is ResponseFormat.TEXT:
         return transcript.text + "\n"
@@ -91,5 +109,6 @@ def render(transcript: Transcript, fmt: ResponseFormat) -> str:
     if fmt is ResponseFormat.VTT:
         return to_vtt(transcript)
     if fmt is ResponseFormat.VERBOSE_JSON:
-        return json.dumps(to_verbose(transcript), ensure_ascii=False)
-    return json.dumps({"text": transcript.text}, ensure_ascii=False)
+        return to_verbose(transcript, granularities=granularities).model_dump_json(exclude_none=True)
+    usage = UsageDuration(seconds=transcript.duration or 0.0)
+    return TranscriptionJson(text=transcript.text, usage=usage).model_dump_json()

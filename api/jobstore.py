@@ -203,6 +203,20 @@ class JobStore:
         jobs = [job for (job_id,) in rows[:limit] if (job := self.get(job_id)) is not None]
         return jobs, len(rows) > limit
 
+    def segments_from(self, job_id: str, start: int) -> list[Segment]:
+        """Segments at positions start, start+1, … up to the first one not stored yet (for streaming in order)."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT position, body FROM segments WHERE job_id = ? AND position >= ? ORDER BY position",
+                (job_id, start),
+            ).fetchall()
+        found = []
+        for expected, (position, body) in enumerate(rows, start=start):
+            if position != expected:
+                break
+            found.append(Segment.model_validate_json(body))
+        return found
+
     def _segments(self, job_id: str, count: int | None) -> list[Segment] | None:
         """All `count` segments, or None if some have not arrived yet."""
         if count is None:

@@ -19,6 +19,10 @@ class ApiSettings(BaseSettings):
     """Consumer group of the materialiser. Replicas with their own SQLite file need distinct groups."""
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     """Larger uploads get 413 before they are read to the end."""
+    served_models: list[str] = Field(default_factory=lambda: ["base"])
+    """Model names the workers serve (the worker's `model.name`); the first is what `whisper-1` means."""
+    sync_timeout_s: float = Field(default=600.0, gt=0)
+    """How long `/v1/audio/*` waits for its job; after that the client gets 504 with the job id to poll."""
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"

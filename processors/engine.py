@@ -42,6 +42,7 @@ def to_segment(index: int, raw: Any) -> Segment:
     ]
     return Segment(
         id=index,
+        seek=int(raw.seek),
         start=round(raw.start, 3),
         end=round(raw.end, 3),
         text=raw.text,

@@ -71,6 +71,8 @@ async def handle_request(raw: bytes | None, source: Source, res: Resources, emit
     model = res.transcriber.model_name
     await emitter.status(JobStatusChanged(job_id=job_id, status=JobStatus.PROCESSING, model=model))
     try:
+        if request.options.model not in (None, model):
+            raise _JobFailed("model_not_served", f"this worker serves {model!r}, not {request.options.model!r}")
         audio = await asyncio.to_thread(_fetch_and_decode, request, res)
         summary = await _transcribe(request, audio, res, emitter)
     except _JobFailed as e:

@@ -13,6 +13,16 @@ from schemas.events import (
     TranscriptionRequested,
 )
 from schemas.http import ErrorBody, ErrorDetail, Job, JobCreated, JobList, JobResult
+from schemas.languages import LANGUAGES, language_name
+from schemas.openai import (
+    Model,
+    ModelList,
+    TranscriptionJson,
+    TranscriptionVerboseJson,
+    TranscriptTextDelta,
+    TranscriptTextDone,
+    UsageDuration,
+)
 from schemas.topics import DEFAULT_TOPICS, TopicNames
 from schemas.transcript import (
     JobError,
@@ -27,6 +37,7 @@ from schemas.transcript import (
 __all__ = [
     "DEFAULT_TOPICS",
     "EVENT_TYPES",
+    "LANGUAGES",
     "AudioRef",
     "DeadLetter",
     "ErrorBody",
@@ -39,12 +50,20 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "JobStatusChanged",
+    "Model",
+    "ModelList",
     "Segment",
     "SegmentTranscribed",
     "Task",
     "TopicNames",
     "Transcript",
+    "TranscriptTextDelta",
+    "TranscriptTextDone",
+    "TranscriptionJson",
     "TranscriptionOptions",
     "TranscriptionRequested",
+    "TranscriptionVerboseJson",
+    "UsageDuration",
     "Word",
+    "language_name",
 ]

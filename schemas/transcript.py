@@ -59,6 +59,8 @@ class Word(BaseModel):
 class Segment(BaseModel):
     id: int = Field(ge=0)
     """Position in the transcript, from 0; together with the job id it identifies the segment."""
+    seek: int = Field(default=0, ge=0)
+    """Offset, in 10 ms frames, of the decoding window the segment came from."""
     start: float
     end: float
     text: str

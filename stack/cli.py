@@ -86,6 +86,8 @@ def _child_env(settings: object) -> dict[str, str]:
         "SCRIBEFLOW_MODEL__CACHE_DIR": str(cache / "models"),
         "SCRIBEFLOW_HOST": settings.host,
         "SCRIBEFLOW_PORT": str(settings.port),
+        # The API answers for the model the workers were started with.
+        "SCRIBEFLOW_SERVED_MODELS": json.dumps([os.environ.get("SCRIBEFLOW_MODEL__NAME", "base")]),
     }
     return {**defaults, **os.environ}
 

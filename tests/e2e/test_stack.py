@@ -68,7 +68,7 @@ def test_jfk_upload_end_to_end(stack: RunningStack) -> None:
     assert "ask not" in httpx.get(url, params={"format": "text"}).text
     assert "ask not" in httpx.get(url, params={"format": "json"}).json()["text"]
     verbose = httpx.get(url, params={"format": "verbose_json"}).json()
-    assert verbose["language"] == "en" and verbose["words"] and verbose["segments"]
+    assert verbose["language"] == "english" and verbose["words"] and verbose["segments"]
 
 
 def test_german_is_detected(stack: RunningStack) -> None:

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from stack.broker import KafkaBroker, ensure_broker_jars
-from tests.support.audio import encode, read_stereo, shared
+from tests.support.audio import long_speech, shared
 from tests.support.ports import free_port
 from tests.support.stack import RunningStack, start_stack, stop_stack
 
@@ -43,13 +42,7 @@ def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture(scope="module")
 def long_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """About 50 s of real speech: four recordings back to back, with short pauses."""
-    rate = 16_000
-    parts = []
-    for name in ["jfk.flac", "librispeech_dev-clean_1272-128104-0000.wav", "fleurs_de_000.ogg", "jfk.flac"]:
-        parts += [read_stereo(shared(name), rate), np.zeros((2, rate), np.float32)]
-    path = tmp_path_factory.mktemp("audio") / "long.flac"
-    return encode(np.concatenate(parts, axis=1), path, rate=rate, codec="flac")
+    return long_speech(tmp_path_factory.mktemp("audio") / "long.flac")
 
 
 def _submit(stack: RunningStack, path: Path) -> str:

@@ -67,3 +67,12 @@ def tone(seconds: float, *, rate: int = 16_000, freq: float = 440.0) -> npt.NDAr
     t = np.arange(int(seconds * rate)) / rate
     mono = (0.2 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
     return np.stack([mono, mono])
+
+
+def long_speech(path: Path) -> Path:
+    """About 50 s of real speech: four recordings back to back with one-second pauses, as FLAC."""
+    rate = 16_000
+    parts = []
+    for name in ["jfk.flac", "librispeech_dev-clean_1272-128104-0000.wav", "fleurs_de_000.ogg", "jfk.flac"]:
+        parts += [read_stereo(shared(name), rate), np.zeros((2, rate), np.float32)]
+    return encode(np.concatenate(parts, axis=1), path, rate=rate, codec="flac")

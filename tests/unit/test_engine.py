@@ -29,6 +29,7 @@ def test_temperature_schedule() -> None:
 def test_segment_mapping_keeps_words_ordered() -> None:
     word = SimpleNamespace(word=" hi", start=1.23456, end=1.2, probability=0.5)
     raw = SimpleNamespace(
+        seek=100,
         start=1.0,
         end=2.0,
         text=" hi",

@@ -4,7 +4,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.formats import ResponseFormat, render, timestamp, to_srt, to_vtt
+from api.formats import Granularity, ResponseFormat, render, timestamp, to_srt, to_vtt
 from schemas import Segment, Transcript, Word
 
 
@@ -65,10 +65,39 @@ def test_vtt_has_header_and_dot_millis() -> None:
 
 
 def test_json_formats() -> None:
-    assert json.loads(render(TRANSCRIPT, ResponseFormat.JSON)) == {"text": TRANSCRIPT.text}
-    verbose = json.loads(render(TRANSCRIPT, ResponseFormat.VERBOSE_JSON))
-    assert verbose["language"] == "en"
-    assert verbose["duration"] == 3725.5
-    assert [s["id"] for s in verbose["segments"]] == [0, 1, 2]
-    assert [w["word"] for w in verbose["words"]] == ["Hello there.", "Zweite Zeile — ünïcödé"]
+    assert json.loads(render(TRANSCRIPT, ResponseFormat.JSON)) == {
+        "text": TRANSCRIPT.text,
+        "usage": {"type": "duration", "seconds": 3725.5},
+    }
     assert render(TRANSCRIPT, ResponseFormat.TEXT) == TRANSCRIPT.text + "\n"
+
+
+def test_verbose_json_follows_the_granularities() -> None:
+    default = json.loads(render(TRANSCRIPT, ResponseFormat.VERBOSE_JSON))
+    assert default["language"] == "english" and default["task"] == "transcribe"
+    assert default["duration"] == 3725.5 and default["usage"] == {"type": "duration", "seconds": 3725.5}
+    assert [s["id"] for s in default["segments"]] == [0, 1, 2]
+    assert set(default["segments"][0]) == {
+        "id",
+        "seek",
+        "start",
+        "end",
+        "text",
+        "tokens",
+        "temperature",
+        "avg_logprob",
+        "compression_ratio",
+        "no_speech_prob",
+    }
+    assert "words" not in default
+    both = json.loads(
+        render(
+            TRANSCRIPT, ResponseFormat.VERBOSE_JSON, granularities=frozenset({Granularity.WORD, Granularity.SEGMENT})
+        )
+    )
+    assert [w["word"] for w in both["words"]] == ["Hello there.", "Zweite Zeile — ünïcödé"]
+    assert set(both["words"][0]) == {"word", "start", "end"}
+    words_only = json.loads(
+        render(TRANSCRIPT, ResponseFormat.VERBOSE_JSON, granularities=frozenset({Granularity.WORD}))
+    )
+    assert "segments" not in words_only and len(words_only["words"]) == 2

@@ -108,3 +108,12 @@ def test_pages_newest_first(store: JobStore) -> None:
     assert [j.id for j in third] == ["j0"] and not more
     with pytest.raises(KeyError):
         store.page(limit=2, after="nope")
+
+
+def test_segments_from_stops_at_the_first_gap(store: JobStore) -> None:
+    for i in (0, 1, 3):
+        store.upsert_segment(_segment("j", i))
+    assert [s.id for s in store.segments_from("j", 0)] == [0, 1]
+    assert store.segments_from("j", 2) == []
+    store.upsert_segment(_segment("j", 2))
+    assert [s.id for s in store.segments_from("j", 2)] == [2, 3]

@@ -1,0 +1,242 @@
+"""OpenAI-compatible `POST /v1/audio/transcriptions` and `/v1/audio/translations`.
+
+Each request becomes a job on the Kafka pipeline that the HTTP request waits on, so it gets the same queueing,
+parallelism and durability as `/v1/jobs`; if the wait runs out, the 504 names the job so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+
+from api.deps import Services, ServicesDep
+from api.errors import ApiError
+from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
+from api.routes.models import resolve
+from api.submission import accept_upload, build_options, wait_for_job
+from schemas import (
+    LANGUAGES,
+    ErrorBody,
+    ErrorDetail,
+    Job,
+    JobStatus,
+    Task,
+    TranscriptionJson,
+    TranscriptionVerboseJson,
+    TranscriptTextDelta,
+    TranscriptTextDone,
+)
+
+router = APIRouter(prefix="/v1/audio", tags=["audio"])
+
+_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [TranscriptionJson.model_json_schema(), TranscriptionVerboseJson.model_json_schema()]
+                }
+            },
+            "text/plain": {"schema": {"type": "string"}},
+            "text/event-stream": {"schema": {"type": "string"}},
+        }
+    },
+    **{status: {"model": ErrorBody} for status in (400, 404, 413, 500, 503, 504)},
+}
+
+# Job errors that are the caller's doing, and the parameter they point at.
+_CLIENT_ERRORS = {"undecodable_audio": "file", "empty_audio": "file", "model_not_served": "model"}
+
+FileField = Annotated[
+    UploadFile, File(description="The audio: flac, mp3, mp4, m4a, ogg, wav, webm, or anything FFmpeg decodes.")
+]
+ModelField = Annotated[str, Form(description="`whisper-1` or a served model name (see `GET /v1/models`).")]
+PromptField = Annotated[str | None, Form(description="Text that guides spelling and style.")]
+FormatField = Annotated[ResponseFormat, Form()]
+TemperatureField = Annotated[
+    float, Form(ge=0, le=1, description="0 uses the fallback schedule: hotter only where decoding fails.")
+]
+
+
+@router.post("/transcriptions", responses=_RESPONSES, response_model=None)
+async def create_transcription(
+    services: ServicesDep,
+    file: FileField,
+    model: ModelField,
+    language: Annotated[str | None, Form(description="ISO-639-1 code; detected when absent.")] = None,
+    prompt: PromptField = None,
+    response_format: FormatField = ResponseFormat.JSON,
+    temperature: TemperatureField = 0.0,
+    timestamp_granularities: Annotated[
+        list[Granularity] | None,
+        Form(alias="timestamp_granularities[]", description="`word` and/or `segment`; needs verbose_json."),
+    ] = None,
+    stream: Annotated[bool, Form(description="Answer with server-sent events as segments become final.")] = False,
+    include: Annotated[list[str] | None, Form(alias="include[]", description="Accepted and ignored.")] = None,
+) -> Response:
+    if language is not None and language.strip():
+        language = language.strip().lower()
+        if language not in LANGUAGES:
+            raise ApiError(
+                400,
+                f"language {language!r} is not an ISO-639-1 code the models know",
+                param="language",
+                code="unsupported_language",
+            )
+    else:
+        language = None
+    granularities = frozenset(timestamp_granularities or [Granularity.SEGMENT])
+    if timestamp_granularities and response_format is not ResponseFormat.VERBOSE_JSON:
+        raise ApiError(
+            400,
+            "timestamp_granularities[] requires response_format=verbose_json",
+            param="timestamp_granularities[]",
+            code="invalid_value",
+        )
+    return await _transcribe(
+        services,
+        file,
+        model=model,
+        task=Task.TRANSCRIBE,
+        language=language,
+        prompt=prompt,
+        response_format=response_format,
+        temperature=temperature,
+        granularities=granularities,
+        stream=stream,
+    )
+
+
+@router.post("/translations", responses=_RESPONSES, response_model=None)
+async def create_translation(
+    services: ServicesDep,
+    file: FileField,
+    model: ModelField,
+    prompt: PromptField = None,
+    response_format: FormatField = ResponseFormat.JSON,
+    temperature: TemperatureField = 0.0,
+) -> Response:
+    """English text from audio in any language the model knows."""
+    return await _transcribe(
+        services,
+        file,
+        model=model,
+        task=Task.TRANSLATE,
+        language=None,
+        prompt=prompt,
+        response_format=response_format,
+        temperature=temperature,
+        granularities=frozenset({Granularity.SEGMENT}),
+        stream=False,
+    )
+
+
+async def _transcribe(
+    services: Services,
+    file: UploadFile,
+    *,
+    model: str,
+    task: Task,
+    language: str | None,
+    prompt: str | None,
+    response_format: ResponseFormat,
+    temperature: float,
+    granularities: frozenset[Granularity],
+    stream: bool,
+) -> Response:
+    served = resolve(model, services.settings.served_models)
+    words = response_format is ResponseFormat.VERBOSE_JSON and Granularity.WORD in granularities
+    options = build_options(
+        language=language, task=task, prompt=prompt, temperature=temperature, word_timestamps=words, model=served
+    )
+    event = await accept_upload(services, file, options)
+    if stream:
+        return StreamingResponse(
+            _events(services, event.job_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Job-Id": event.job_id},
+        )
+    job = await wait_for_job(services, event.job_id, within=services.settings.sync_timeout_s)
+    if job is None:
+        raise _timeout(event.job_id)
+    _raise_if_failed(job)
+    transcript = await asyncio.to_thread(services.jobs.transcript, job.id)
+    if transcript is None:  # completed jobs always have one; a vanished row is a server fault
+        raise ApiError(500, "the transcript could not be read", type="server_error")
+    body = render(transcript, response_format, granularities=granularities)
+    return Response(body, media_type=MEDIA_TYPES[response_format], headers={"X-Job-Id": job.id})
+
+
+def _timeout(job_id: str) -> ApiError:
+    return ApiError(
+        504,
+        f"the transcription is still running; job {job_id} keeps going, fetch it from /v1/jobs/{job_id}",
+        type="server_error",
+        code="timeout",
+        headers={"X-Job-Id": job_id},
+    )
+
+
+def _failure(job: Job) -> ApiError:
+    code = job.error.code if job.error else "transcription_failed"
+    if code in _CLIENT_ERRORS:
+        message = job.error.message if job.error else "the audio could not be transcribed"
+        return ApiError(400, message, param=_CLIENT_ERRORS[code], code=code)
+    return ApiError(
+        500,
+        f"the transcription failed; job {job.id} has the details",
+        type="server_error",
+        code=code,
+        headers={"X-Job-Id": job.id},
+    )
+
+
+def _raise_if_failed(job: Job) -> None:
+    if job.status is JobStatus.FAILED:
+        raise _failure(job)
+
+
+def _sse(event: BaseModel) -> bytes:
+    return f"data: {event.model_dump_json()}\n\n".encode()
+
+
+async def _events(services: Services, job_id: str) -> AsyncIterator[bytes]:
+    """`transcript.text.delta` per final segment, in order, then `transcript.text.done`; failures as an error."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + services.settings.sync_timeout_s
+    sent = 0
+    spoken = False
+    with services.watcher.watch(job_id) as changed:
+        while True:
+            changed.clear()
+            job = await asyncio.to_thread(services.jobs.get, job_id)
+            segments = await asyncio.to_thread(services.jobs.segments_from, job_id, sent)
+            sent += len(segments)
+            for segment in segments:
+                if text := segment.text.strip():
+                    yield _sse(TranscriptTextDelta(delta=(" " if spoken else "") + text))
+                    spoken = True
+            if job is not None and job.status is JobStatus.COMPLETED and job.result is not None:
+                yield _sse(TranscriptTextDone(text=job.result.text))
+                return
+            if job is not None and job.status is JobStatus.FAILED:
+                yield _error(_failure(job))
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                yield _error(_timeout(job_id))
+                return
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                continue
+
+
+def _error(error: ApiError) -> bytes:
+    detail: ErrorDetail = error.detail
+    return f"data: {ErrorBody(error=detail).model_dump_json()}\n\n".encode()

@@ -1,0 +1,99 @@
+"""Turning a request into an accepted job, and waiting for it: shared by the job API and the OpenAI endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import UploadFile
+from pydantic import ValidationError
+
+from api.deps import Services
+from api.errors import ApiError
+from ingest import IngestUnavailable, StorageError, new_job_id, submit
+from ingest.publisher import PublishError
+from schemas import AudioRef, Job, TranscriptionOptions, TranscriptionRequested
+
+log = logging.getLogger(__name__)
+
+
+def _unavailable(cause: Exception) -> ApiError:
+    log.error("a job could not be queued: %s", cause)
+    return ApiError(
+        503, "the job could not be queued; try again later", type="server_error", code="service_unavailable"
+    )
+
+
+def build_options(**fields: object) -> TranscriptionOptions:
+    """Options from form fields (None means absent); a bad value is a 400 naming its parameter."""
+    try:
+        return TranscriptionOptions.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as e:
+        first = e.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise ApiError(400, f"{param}: {first['msg']}", param=param, code="invalid_value") from e
+
+
+async def accept_upload(services: Services, file: UploadFile, options: TranscriptionOptions) -> TranscriptionRequested:
+    """Store and publish an upload; returns once the broker confirmed the request."""
+    size = file.size if file.size is not None else await asyncio.to_thread(_measure, file)
+    if size == 0:
+        raise ApiError(400, "the uploaded file is empty", param="file", code="empty_file")
+    try:
+        event = await submit(
+            store=services.store,
+            publisher=services.publisher,
+            topics=services.settings.kafka.topics,
+            data=file.file,
+            length=size,
+            filename=file.filename,
+            content_type=file.content_type,
+            options=options,
+        )
+    except IngestUnavailable as e:
+        raise _unavailable(e) from e
+    await asyncio.to_thread(services.jobs.record_request, event)
+    return event
+
+
+async def accept_reference(services: Services, key: str, options: TranscriptionOptions) -> TranscriptionRequested:
+    """Publish a request for an object already in the store."""
+    try:
+        exists = await asyncio.to_thread(services.store.exists, key)
+    except StorageError as e:
+        raise ApiError(400, "audio_key is not a valid object key", param="audio_key", code="invalid_value") from e
+    if not exists:
+        raise ApiError(400, f"no object {key!r} in the audio store", param="audio_key", code="audio_not_found")
+    job_id = new_job_id()
+    event = TranscriptionRequested(job_id=job_id, audio=AudioRef(key=key), options=options)
+    try:
+        await services.publisher.publish(services.settings.kafka.topics.requests, job_id, event)
+    except PublishError as e:
+        raise _unavailable(e) from e
+    await asyncio.to_thread(services.jobs.record_request, event)
+    return event
+
+
+async def wait_for_job(services: Services, job_id: str, *, within: float) -> Job | None:
+    """The job once it is completed or failed, or None if `within` seconds passed first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    with services.watcher.watch(job_id) as changed:
+        while True:
+            changed.clear()
+            job = await asyncio.to_thread(services.jobs.get, job_id)
+            if job is not None and job.status.terminal:
+                return job
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+
+def _measure(file: UploadFile) -> int:
+    file.file.seek(0, 2)
+    size = file.file.tell()
+    file.file.seek(0)
+    return size

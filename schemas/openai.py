@@ -1,0 +1,74 @@
+"""OpenAI's audio API shapes, as our endpoints return them (see OpenAI's public OpenAPI spec for the originals)."""
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class UsageDuration(BaseModel):
+    type: Literal["duration"] = "duration"
+    seconds: float
+
+
+class TranscriptionWord(BaseModel):
+    word: str
+    start: float
+    end: float
+
+
+class TranscriptionSegment(BaseModel):
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+class TranscriptionJson(BaseModel):
+    """`response_format=json`."""
+
+    text: str
+    usage: UsageDuration | None = None
+
+
+class TranscriptionVerboseJson(BaseModel):
+    """`response_format=verbose_json`; `segments` and `words` follow `timestamp_granularities[]`."""
+
+    task: Literal["transcribe", "translate"]
+    language: str
+    duration: float
+    text: str
+    segments: list[TranscriptionSegment] | None = None
+    words: list[TranscriptionWord] | None = None
+    usage: UsageDuration | None = None
+
+
+class TranscriptTextDelta(BaseModel):
+    """A stream event: text that became final since the previous delta."""
+
+    type: Literal["transcript.text.delta"] = "transcript.text.delta"
+    delta: str
+
+
+class TranscriptTextDone(BaseModel):
+    """The last stream event: the whole text."""
+
+    type: Literal["transcript.text.done"] = "transcript.text.done"
+    text: str
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "scribeflow"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
