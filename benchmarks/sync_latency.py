@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -129,14 +129,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    with contextmanager(lambda: (yield args.url))() if args.url else _stack(args.model) as url:
+    with nullcontext(args.url) if args.url else _stack(args.model) as url:
         via_api = endpoint(url, args.audio, args.runs)
     baseline = direct(args.audio, args.model, args.runs)
 
     rows = [("faster-whisper, direct", baseline), ("POST /v1/audio/transcriptions", via_api)]
-    print(
-        f"clip: {args.audio.name}, model: {args.model}, runs: {args.runs} (after one warm-up each), {os.cpu_count()} CPUs"
-    )
+    print(f"clip: {args.audio.name}, model: {args.model}, runs: {args.runs} after a warm-up, {os.cpu_count()} CPUs")
     print(f"{'path':<32} {'median s':>9} {'min s':>7} {'max s':>7}")
     for name, times in rows:
         print(f"{name:<32} {statistics.median(times):>9.3f} {min(times):>7.3f} {max(times):>7.3f}")
