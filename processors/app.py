@@ -5,12 +5,23 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 import faust
 from pydantic import BaseModel
 
 from processors.pipeline import Resources, Source, handle_request
 from processors.settings import WorkerSettings
 from schemas import DeadLetter, JobStatusChanged, SegmentTranscribed
+
+log = logging.getLogger(__name__)
+
+EXIT_FOR_REDELIVERY = 75  # EX_TEMPFAIL: the supervisor restarts the worker
+
+
+def _where(source: Source) -> tuple[str, int, int]:
+    return source.topic, source.partition, source.offset
 
 
 class _FaustEmitter:
@@ -56,6 +67,8 @@ def create_app(settings: WorkerSettings, *, resources: Resources) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
         broker_commit_every=1,
+        # Never skip past a request whose handling raised; see the agent.
+        stream_ack_exceptions=False,
     )
     topics = settings.kafka.topics
     requests = app.topic(topics.requests, key_type=bytes, value_type=bytes, allow_empty=True)
@@ -68,6 +81,13 @@ def create_app(settings: WorkerSettings, *, resources: Resources) -> faust.App:
         async for event in stream.events():
             message = event.message
             source = Source(topic=message.topic, partition=message.partition, offset=message.offset, key=message.key)
-            await handle_request(message.value, source, resources, emitter)
+            try:
+                await handle_request(message.value, source, resources, emitter)
+            except Exception:
+                # Only emitting can fail here (the pipeline turns every processing error into a failed job).
+                # Results that did not reach the broker must not be acknowledged: exit hard, before this offset
+                # is committed, so the request is redelivered to a restarted or another worker.
+                log.critical("could not emit results for %s[%d]@%d; exiting for redelivery", *_where(source))
+                os._exit(EXIT_FOR_REDELIVERY)
 
     return app

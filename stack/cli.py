@@ -87,7 +87,7 @@ def _child_env(settings: object) -> dict[str, str]:
         "SCRIBEFLOW_HOST": settings.host,
         "SCRIBEFLOW_PORT": str(settings.port),
         # The API answers for the model the workers were started with.
-        "SCRIBEFLOW_SERVED_MODELS": json.dumps([os.environ.get("SCRIBEFLOW_MODEL__NAME", "base")]),
+        "SCRIBEFLOW_SERVED_MODELS": json.dumps([settings.model.name]),
     }
     return {**defaults, **os.environ}
 

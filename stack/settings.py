@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.config import KafkaSettings
+from processors.settings import ModelSettings
 
 
 class StackSettings(BaseSettings):
@@ -18,6 +19,8 @@ class StackSettings(BaseSettings):
     embedded_broker: bool = True
     """Start a local single-node Kafka broker; off when `kafka.bootstrap_servers` names a cluster."""
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    """The workers' model; the API is told to serve it under its name and as `whisper-1`."""
     kafka_version: str | None = None
     """Apache Kafka version of the embedded broker; None is the tested default."""
     broker_heap: str = "512m"

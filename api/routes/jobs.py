@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
+from api.routes.models import resolve
 from api.submission import accept_reference, accept_upload, build_options
 from schemas import (
     ErrorBody,
@@ -42,10 +43,16 @@ async def create_job(
     prompt: Annotated[str | None, Form()] = None,
     word_timestamps: Annotated[bool, Form()] = True,
     temperature: Annotated[float, Form()] = 0.0,
+    model: Annotated[str | None, Form(description="`whisper-1` or a served model; default: the first served.")] = None,
 ) -> JSONResponse:
     """Accept a job. The 202 is sent only after the broker confirmed the request event."""
     options = build_options(
-        language=language or None, task=task, prompt=prompt, word_timestamps=word_timestamps, temperature=temperature
+        language=language or None,
+        task=task,
+        prompt=prompt,
+        word_timestamps=word_timestamps,
+        temperature=temperature,
+        model=resolve(model, services.settings.served_models) if model else None,
     )
     if (file is None) == (audio_key is None):
         raise ApiError(400, "send exactly one of 'file' (an upload) or 'audio_key'", param="file", code="missing_file")

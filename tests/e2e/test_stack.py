@@ -86,6 +86,8 @@ def test_bad_inputs_fail_with_a_reason_and_the_next_job_succeeds(stack: RunningS
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "undecodable_audio" and failed["error"]["message"]
     assert httpx.get(f"{stack.base_url}/v1/jobs/{failed['id']}", params={"format": "srt"}).status_code == 409
+    unknown_model = _submit(stack, shared("jfk.flac"), model="large-v9")
+    assert unknown_model.status_code == 400 and unknown_model.json()["error"]["param"] == "model"
     too_big = _submit(stack, content=b"\x00" * (9 << 20))
     assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "payload_too_large"
     mp3 = encode(read_stereo(shared("jfk.flac"), 44_100), tmp_path / "jfk.mp3", rate=44_100, codec="libmp3lame")
