@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,17 +34,10 @@ def s3_stack(s3_server: tuple[str, str, str], tmp_path_factory: pytest.TempPathF
 def test_upload_is_stored_in_the_bucket_and_transcribed(
     s3_stack: RunningStack, s3_server: tuple[str, str, str]
 ) -> None:
-    response = httpx.post(
-        f"{s3_stack.base_url}/v1/jobs", files={"file": ("jfk.flac", shared("jfk.flac").read_bytes())}, timeout=60
-    )
+    response = s3_stack.submit(shared("jfk.flac"))
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{s3_stack.base_url}/v1/jobs/{job_id}").json()
-        if job["status"] in ("completed", "failed"):
-            break
-        time.sleep(0.3)
+    job = s3_stack.wait(job_id)
     assert job["status"] == "completed", job
     assert "ask not what your country" in job["result"]["text"].lower()
 
@@ -65,11 +57,5 @@ def test_reference_to_an_object_already_in_the_bucket(s3_stack: RunningStack, s3
     assert response.status_code == 202, response.text
     missing = httpx.post(f"{s3_stack.base_url}/v1/jobs", data={"audio_key": "incoming/nope.wav"}, timeout=30)
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "audio_not_found"
-    job_id = response.json()["id"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{s3_stack.base_url}/v1/jobs/{job_id}").json()
-        if job["status"] in ("completed", "failed"):
-            break
-        time.sleep(0.3)
+    job = s3_stack.wait(response.json()["id"])
     assert job["status"] == "completed" and "quilter" in job["result"]["text"].lower()

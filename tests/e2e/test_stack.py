@@ -24,30 +24,12 @@ pytestmark = pytest.mark.e2e
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
 
-def _submit(
-    stack: RunningStack, path: Path | None = None, *, content: bytes | None = None, **data: str
-) -> httpx.Response:
-    body = content if content is not None else path.read_bytes()  # type: ignore[union-attr]
-    name = path.name if path else "upload.bin"
-    return httpx.post(f"{stack.base_url}/v1/jobs", files={"file": (name, body)}, data=data, timeout=60)
-
-
-def _wait(stack: RunningStack, job_id: str, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = httpx.get(f"{stack.base_url}/v1/jobs/{job_id}", timeout=10).json()
-        if job["status"] in ("completed", "failed"):
-            return job
-        time.sleep(0.3)
-    pytest.fail(f"job {job_id} did not finish:\n{stack.log_tail()}")
-
-
 def test_jfk_upload_end_to_end(stack: RunningStack) -> None:
-    response = _submit(stack, shared("jfk.flac"))
+    response = stack.submit(shared("jfk.flac"))
     assert response.status_code == 202
     created = response.json()
     assert created["status"] == "queued" and response.headers["location"] == f"/v1/jobs/{created['id']}"
-    job = _wait(stack, created["id"])
+    job = stack.wait(created["id"])
     assert job["status"] == "completed", job
     assert job["language"] == "en" and job["language_probability"] > 0.5
     assert job["duration"] == pytest.approx(11.0, abs=0.05)
@@ -72,26 +54,26 @@ def test_jfk_upload_end_to_end(stack: RunningStack) -> None:
 
 
 def test_german_is_detected(stack: RunningStack) -> None:
-    job = _wait(stack, _submit(stack, shared("fleurs_de_000.ogg")).json()["id"])
+    job = stack.wait(stack.submit(shared("fleurs_de_000.ogg")).json()["id"])
     assert job["status"] == "completed" and job["language"] == "de"
     assert "hongkong" in job["result"]["text"].lower().replace(" ", "")
 
 
 def test_bad_inputs_fail_with_a_reason_and_the_next_job_succeeds(stack: RunningStack, tmp_path: Path) -> None:
-    empty = _submit(stack, content=b"")
+    empty = stack.submit(content=b"")
     assert empty.status_code == 400 and empty.json()["error"]["param"] == "file"
-    corrupt = _submit(stack, content=b"\x00\x01garbage" * 500)
+    corrupt = stack.submit(content=b"\x00\x01garbage" * 500)
     assert corrupt.status_code == 202
-    failed = _wait(stack, corrupt.json()["id"])
+    failed = stack.wait(corrupt.json()["id"])
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "undecodable_audio" and failed["error"]["message"]
     assert httpx.get(f"{stack.base_url}/v1/jobs/{failed['id']}", params={"format": "srt"}).status_code == 409
-    unknown_model = _submit(stack, shared("jfk.flac"), model="large-v9")
+    unknown_model = stack.submit(shared("jfk.flac"), model="large-v9")
     assert unknown_model.status_code == 400 and unknown_model.json()["error"]["param"] == "model"
-    too_big = _submit(stack, content=b"\x00" * (9 << 20))
+    too_big = stack.submit(content=b"\x00" * (9 << 20))
     assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "payload_too_large"
     mp3 = encode(read_stereo(shared("jfk.flac"), 44_100), tmp_path / "jfk.mp3", rate=44_100, codec="libmp3lame")
-    job = _wait(stack, _submit(stack, mp3).json()["id"])
+    job = stack.wait(stack.submit(mp3).json()["id"])
     assert job["status"] == "completed" and "ask not" in job["result"]["text"].lower()
 
 
@@ -126,7 +108,7 @@ def test_direct_kafka_producer_with_a_storage_reference(stack: RunningStack) -> 
     producer.produce(DEFAULT_TOPICS.requests, key=malformed_key.encode(), value=b'{"job_id": 42, "audio": null}')
     assert producer.flush(10) == 0
 
-    job = _wait(stack, job_id)
+    job = stack.wait(job_id)
     assert job["status"] == "completed", job
     assert "quilter" in job["result"]["text"].lower()
 
@@ -141,7 +123,7 @@ def test_direct_kafka_producer_with_a_storage_reference(stack: RunningStack) -> 
 
 
 def test_downstream_consumer_reads_segments_that_match_the_published_schema(stack: RunningStack) -> None:
-    job = _wait(stack, _submit(stack, shared("jfk.flac")).json()["id"])
+    job = stack.wait(stack.submit(shared("jfk.flac")).json()["id"])
     expected = len(job["result"]["segments"])
     schema = json.loads((SCHEMAS / "SegmentTranscribed.schema.json").read_text())
     messages = _consume(

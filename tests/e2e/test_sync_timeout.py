@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,16 +23,6 @@ def impatient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     assert stop_stack(running) == 0, running.log_tail()
 
 
-def _finished(stack: RunningStack, job_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        job: dict[str, object] = httpx.get(f"{stack.base_url}/v1/jobs/{job_id}").json()
-        if job["status"] in ("completed", "failed"):
-            return job
-        time.sleep(0.3)
-    pytest.fail(f"job {job_id} never finished")
-
-
 def test_timeout_names_the_job_which_still_completes(impatient_stack: RunningStack, tmp_path: Path) -> None:
     audio = long_speech(tmp_path / "long.flac")
     response = httpx.post(
@@ -47,7 +36,7 @@ def test_timeout_names_the_job_which_still_completes(impatient_stack: RunningSta
     assert response.json()["error"]["code"] == "timeout"
     job_id = response.headers["x-job-id"]
     assert job_id in response.json()["error"]["message"]
-    assert _finished(impatient_stack, job_id)["status"] == "completed"
+    assert impatient_stack.wait(job_id)["status"] == "completed"
 
 
 def test_stream_timeout_ends_with_an_error_event(impatient_stack: RunningStack, tmp_path: Path) -> None:
@@ -63,4 +52,4 @@ def test_stream_timeout_ends_with_an_error_event(impatient_stack: RunningStack, 
         job_id = response.headers["x-job-id"]
         events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
     assert "error" in events[-1] and events[-1]["error"]["code"] == "timeout"
-    assert _finished(impatient_stack, job_id)["status"] == "completed"
+    assert impatient_stack.wait(job_id)["status"] == "completed"

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from stack.broker import KafkaBroker, ensure_broker_jars
@@ -46,31 +45,14 @@ def long_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _submit(stack: RunningStack, path: Path) -> str:
-    response = httpx.post(
-        f"{stack.base_url}/v1/jobs", files={"file": (path.name, path.read_bytes())}, data={"language": "en"}, timeout=60
-    )
+    response = stack.submit(path, language="en")
     assert response.status_code == 202, response.text
     job_id: str = response.json()["id"]
     return job_id
 
 
-def _job(stack: RunningStack, job_id: str) -> dict[str, Any]:
-    job: dict[str, Any] = httpx.get(f"{stack.base_url}/v1/jobs/{job_id}", timeout=10).json()
-    return job
-
-
-def _wait_until(stack: RunningStack, job_id: str, done: Any, timeout: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = _job(stack, job_id)
-        if done(job):
-            return job
-        time.sleep(0.2)
-    pytest.fail(f"job {job_id} never reached the expected state: {_job(stack, job_id)}\n{stack.log_tail()}")
-
-
-def _finished(job: dict[str, Any]) -> bool:
-    return job["status"] in ("completed", "failed")
+def _started(job: dict[str, Any]) -> bool:
+    return job["status"] == "processing" and job["progress"] > 0
 
 
 def _assert_same_transcript(job: dict[str, Any], reference: dict[str, Any]) -> None:
@@ -85,16 +67,16 @@ def _assert_same_transcript(job: dict[str, Any], reference: dict[str, Any]) -> N
 @pytest.fixture(scope="module")
 def reference(stack: RunningStack, long_audio: Path) -> dict[str, Any]:
     """The same audio transcribed without interference: what every faulted run must reproduce."""
-    job = _wait_until(stack, _submit(stack, long_audio), _finished)
+    job = stack.wait(_submit(stack, long_audio))
     assert job["status"] == "completed" and len(job["result"]["segments"]) >= 4, job
     return job
 
 
 def test_killed_worker_redoes_the_job_once(stack: RunningStack, long_audio: Path, reference: dict[str, Any]) -> None:
     job_id = _submit(stack, long_audio)
-    _wait_until(stack, job_id, lambda j: j["status"] == "processing" and j["progress"] > 0)
+    stack.wait(job_id, _started)
     os.kill(stack.child_pid("worker-0"), signal.SIGKILL)
-    job = _wait_until(stack, job_id, _finished)
+    job = stack.wait(job_id)
     _assert_same_transcript(job, reference)
     assert "restarted worker-0" in stack.log_path.read_text()
 
@@ -103,11 +85,11 @@ def test_broker_restart_mid_job_loses_nothing(
     stack: RunningStack, broker: KafkaBroker, long_audio: Path, reference: dict[str, Any]
 ) -> None:
     job_id = _submit(stack, long_audio)
-    _wait_until(stack, job_id, lambda j: j["status"] == "processing" and j["progress"] > 0)
+    stack.wait(job_id, _started)
     broker.stop()
     time.sleep(2)
     broker.start()
-    job = _wait_until(stack, job_id, _finished)
+    job = stack.wait(job_id)
     _assert_same_transcript(job, reference)
-    after = _wait_until(stack, _submit(stack, shared("jfk.flac")), _finished)
+    after = stack.wait(_submit(stack, shared("jfk.flac")))
     assert after["status"] == "completed"

@@ -12,13 +12,18 @@ from ingest import KafkaSettings, StorageSettings
 from tests.support.ports import free_port
 
 
-def test_upload_without_broker_is_503_and_leaves_nothing(tmp_path: Path) -> None:
-    settings = ApiSettings(
+def _settings(tmp_path: Path, **overrides: object) -> ApiSettings:
+    """No broker listens on the port: every publish fails, which is what these tests need."""
+    return ApiSettings(
         kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", delivery_timeout_s=2),
         storage=StorageSettings(local_root=tmp_path / "objects"),
         database_path=tmp_path / "jobs.sqlite3",
+        **overrides,  # type: ignore[arg-type]
     )
-    with TestClient(create_app(settings)) as client:
+
+
+def test_upload_without_broker_is_503_and_leaves_nothing(tmp_path: Path) -> None:
+    with TestClient(create_app(_settings(tmp_path))) as client:
         response = client.post("/v1/jobs", files={"file": ("a.wav", b"RIFF....WAVE", "audio/wav")})
         assert response.status_code == 503
         error = response.json()["error"]
@@ -29,13 +34,7 @@ def test_upload_without_broker_is_503_and_leaves_nothing(tmp_path: Path) -> None
 
 
 def test_validation_errors_use_the_openai_body(tmp_path: Path) -> None:
-    settings = ApiSettings(
-        kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", delivery_timeout_s=2),
-        storage=StorageSettings(local_root=tmp_path / "objects"),
-        database_path=tmp_path / "jobs.sqlite3",
-        max_upload_bytes=1000,
-    )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(_settings(tmp_path, max_upload_bytes=1000))) as client:
         cases = [
             (client.post("/v1/jobs", data={"language": "en"}), 400, "file"),
             (client.post("/v1/jobs", files={"file": ("a.wav", b"", "audio/wav")}), 400, "file"),
@@ -63,12 +62,7 @@ def test_validation_errors_use_the_openai_body(tmp_path: Path) -> None:
 
 
 def test_streamed_upload_without_length_is_cut_off_at_the_limit(tmp_path: Path) -> None:
-    settings = ApiSettings(
-        kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", delivery_timeout_s=2),
-        storage=StorageSettings(local_root=tmp_path / "objects"),
-        database_path=tmp_path / "jobs.sqlite3",
-        max_upload_bytes=100_000,
-    )
+    settings = _settings(tmp_path, max_upload_bytes=100_000)
     boundary = "xyzzy"
     head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'

@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.ports import free_port
 
@@ -29,6 +31,29 @@ class RunningStack:
 
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def submit(self, path: Path | None = None, *, content: bytes | None = None, **data: str) -> httpx.Response:
+        """POST /v1/jobs with `path`'s bytes (or `content`) as the upload and `data` as form fields."""
+        body = content if content is not None else path.read_bytes() if path else b""
+        name = path.name if path else "upload.bin"
+        return httpx.post(f"{self.base_url}/v1/jobs", files={"file": (name, body)}, data=data, timeout=60)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = httpx.get(f"{self.base_url}/v1/jobs/{job_id}", timeout=10).json()
+        return job
+
+    def wait(
+        self, job_id: str, until: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 240
+    ) -> dict[str, Any]:
+        """Poll the job until `until(job)` holds (default: completed or failed); fails the test on timeout."""
+        done = until or (lambda job: job["status"] in ("completed", "failed"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if done(job):
+                return job
+            time.sleep(0.2)
+        pytest.fail(f"job {job_id} did not get there: {self.job(job_id)}\n{self.log_tail()}")
 
     def child_pid(self, name: str) -> int:
         """The newest pid the launcher logged for child `name` (e.g. `worker-0`)."""
