@@ -6,6 +6,7 @@ import asyncio
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import BaseModel
 
@@ -22,7 +23,7 @@ from schemas import (
     TranscriptionOptions,
     TranscriptionRequested,
 )
-from tests.support.audio import shared
+from tests.support.audio import encode, shared
 
 
 class Recorder:
@@ -52,6 +53,9 @@ def resources(tmp_path: Path, transcriber: Transcriber) -> Resources:
     with shared("jfk.flac").open("rb") as audio:
         store.put("in/jfk.flac", audio, length=-1)
     store.put("in/empty", io.BytesIO(b""), length=0)
+    silence = encode(np.zeros((2, 5 * 16_000), np.float32), tmp_path / "silence.wav", rate=16_000, codec="pcm_s16le")
+    with silence.open("rb") as audio:
+        store.put("in/silence.wav", audio, length=-1)
     return Resources(
         store=store,
         transcriber=transcriber,
@@ -113,4 +117,12 @@ def test_failures_end_the_job_with_a_reason(
     last = events[-1]
     assert isinstance(last, JobStatusChanged) and last.status is JobStatus.FAILED
     assert last.error is not None and last.error.code == code and last.error.message
+    assert not [e for e in events if isinstance(e, SegmentTranscribed)]
+
+
+def test_silence_completes_with_an_empty_transcript(resources: Resources) -> None:
+    events = _run(_request("in/silence.wav"), resources)
+    last = events[-1]
+    assert isinstance(last, JobStatusChanged) and last.status is JobStatus.COMPLETED
+    assert last.segment_count == 0 and last.duration == 5.0
     assert not [e for e in events if isinstance(e, SegmentTranscribed)]
