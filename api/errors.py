@@ -7,6 +7,7 @@ broker addresses) reaches a client: unexpected exceptions become a generic 500 a
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +34,11 @@ class ApiError(Exception):
         self.status = status
         self.detail = ErrorDetail(message=message, type=type, param=param, code=code)
         self.headers = headers
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries saying these statuses carry the error body."""
+    return {status: {"model": ErrorBody} for status in statuses}
 
 
 def error_response(status: int, detail: ErrorDetail, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -55,6 +55,19 @@ class Materialiser:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
+        """Consume until stopped; a failed write restarts the consumer from the last stored offset."""
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                self._consume()
+                return
+            except Exception:
+                log.exception("materialiser failed; resuming from the last applied event in %.0f s", backoff)
+                self.assigned.clear()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def _consume(self) -> None:
         from confluent_kafka import Consumer
 
         topics = self._settings.topics

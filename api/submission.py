@@ -13,7 +13,7 @@ from api.deps import Services
 from api.errors import ApiError
 from ingest import IngestUnavailable, StorageError, new_job_id, submit
 from ingest.publisher import PublishError
-from schemas import AudioRef, Job, TranscriptionOptions, TranscriptionRequested
+from schemas import LANGUAGES, AudioRef, Job, TranscriptionOptions, TranscriptionRequested
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,17 @@ def _unavailable(cause: Exception) -> ApiError:
     )
 
 
-def build_options(**fields: object) -> TranscriptionOptions:
-    """Options from form fields (None means absent); a bad value is a 400 naming its parameter."""
+def build_options(*, language: str | None, **fields: object) -> TranscriptionOptions:
+    """Options from form fields (None or blank means absent); a bad value is a 400 naming its parameter."""
+    language = (language or "").strip().lower() or None
+    if language is not None and language not in LANGUAGES:
+        raise ApiError(
+            400,
+            f"language {language!r} is not an ISO-639-1 code the models know",
+            param="language",
+            code="unsupported_language",
+        )
+    fields["language"] = language
     try:
         return TranscriptionOptions.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as e:

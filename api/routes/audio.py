@@ -15,12 +15,11 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import Services, ServicesDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
 from api.routes.models import resolve
 from api.submission import accept_upload, build_options, wait_for_job
 from schemas import (
-    LANGUAGES,
     ErrorBody,
     ErrorDetail,
     Job,
@@ -46,7 +45,7 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
             "text/event-stream": {"schema": {"type": "string"}},
         }
     },
-    **{status: {"model": ErrorBody} for status in (400, 404, 413, 500, 503, 504)},
+    **error_responses(400, 404, 413, 500, 503, 504),
 }
 
 # Job errors that are the caller's doing, and the parameter they point at.
@@ -79,17 +78,6 @@ async def create_transcription(
     stream: Annotated[bool, Form(description="Answer with server-sent events as segments become final.")] = False,
     include: Annotated[list[str] | None, Form(alias="include[]", description="Accepted and ignored.")] = None,
 ) -> Response:
-    if language is not None and language.strip():
-        language = language.strip().lower()
-        if language not in LANGUAGES:
-            raise ApiError(
-                400,
-                f"language {language!r} is not an ISO-639-1 code the models know",
-                param="language",
-                code="unsupported_language",
-            )
-    else:
-        language = None
     granularities = frozenset(timestamp_granularities or [Granularity.SEGMENT])
     if timestamp_granularities and response_format is not ResponseFormat.VERBOSE_JSON:
         raise ApiError(

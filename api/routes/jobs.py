@@ -9,12 +9,11 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ServicesDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
 from api.routes.models import resolve
 from api.submission import accept_reference, accept_upload, build_options
 from schemas import (
-    ErrorBody,
     Job,
     JobCreated,
     JobList,
@@ -24,13 +23,7 @@ from schemas import (
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorBody},
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-    413: {"model": ErrorBody},
-    503: {"model": ErrorBody},
-}
+_ERRORS = error_responses(400, 404, 409, 413, 503)
 
 
 @router.post("", status_code=202, response_model=JobCreated, responses=_ERRORS)
@@ -47,7 +40,7 @@ async def create_job(
 ) -> JSONResponse:
     """Accept a job. The 202 is sent only after the broker confirmed the request event."""
     options = build_options(
-        language=language or None,
+        language=language,
         task=task,
         prompt=prompt,
         word_timestamps=word_timestamps,

@@ -126,3 +126,32 @@ def test_materialiser_applies_each_fact_once_and_skips_garbage(kafka_bootstrap: 
     assert job_view.result is not None and job_view.result.text == "part 0 part 1"
     assert job_view.filename == "x.wav" and job_view.language == "en"
     assert store.db.execute("SELECT count(*) FROM segments").fetchone() == (2,)
+
+
+def test_materialiser_resumes_after_the_store_fails(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Writes that fail are retried from the last applied event once the store is back; nothing is skipped."""
+    settings = _settings(kafka_bootstrap)
+    ensure_topics(settings)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(3):
+        producer.produce(settings.topics.segments, key=b"job_r", value=_segment("job_r", i).model_dump_json().encode())
+    done = JobStatusChanged(job_id="job_r", status=JobStatus.COMPLETED, segment_count=3)
+    producer.produce(settings.topics.jobs, key=b"job_r", value=done.model_dump_json().encode())
+    assert producer.flush(10) == 0
+
+    store = JobStore(tmp_path / "jobs.sqlite3")  # not opened yet: every write fails
+    materialiser = Materialiser(settings=settings, group_id=uuid.uuid4().hex, store=store)
+    materialiser.start()
+    try:
+        time.sleep(3)
+        assert materialiser.running
+        store.open()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            job = store.get("job_r")
+            if job is not None and job.result is not None:
+                break
+            time.sleep(0.2)
+    finally:
+        materialiser.stop()
+    assert job is not None and job.result is not None and job.result.text == "part 0 part 1 part 2"
