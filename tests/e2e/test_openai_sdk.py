@@ -172,9 +172,9 @@ def test_errors_name_the_parameter(client: openai.OpenAI, tmp_path: Path) -> Non
 
     big = tmp_path / "big.wav"
     big.write_bytes(b"\x00" * (9 << 20))
-    with big.open("rb") as audio, pytest.raises(openai.APIStatusError) as caught:
+    with big.open("rb") as audio, pytest.raises(openai.APIStatusError) as too_large:
         client.audio.transcriptions.create(model="whisper-1", file=audio)
-    assert caught.value.status_code == 413 and _error(caught.value)["code"] == "payload_too_large"
+    assert too_large.value.status_code == 413 and _error(too_large.value)["code"] == "payload_too_large"
 
 
 def test_missing_file_and_model(stack: RunningStack) -> None:

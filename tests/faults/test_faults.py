@@ -52,7 +52,7 @@ def _submit(stack: RunningStack, path: Path) -> str:
 
 
 def _started(job: dict[str, Any]) -> bool:
-    return job["status"] == "processing" and job["progress"] > 0
+    return bool(job["status"] == "processing" and job["progress"] > 0)
 
 
 def _assert_same_transcript(job: dict[str, Any], reference: dict[str, Any]) -> None:

@@ -64,7 +64,7 @@ def test_publish_returns_after_the_broker_has_the_event(kafka_bootstrap: str) ->
             message = consumer.poll(0.5)
             if message is not None and not message.error():
                 assert message.key() == b"job_pub"
-                assert TranscriptionRequested.model_validate_json(message.value()) == event
+                assert TranscriptionRequested.model_validate_json(message.value() or b"") == event
                 return
         pytest.fail("the published event never arrived")
     finally:

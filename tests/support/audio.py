@@ -40,8 +40,10 @@ def encode(
     """Write (channels, samples) float32 audio with `codec` into `path`'s container."""
     with av.open(str(path), mode="w", format=container_format) as out:
         stream = out.add_stream(codec, rate=rate, layout=layout)
-        fmt = stream.codec_context.codec.audio_formats[0].name
-        resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
+        assert isinstance(stream, av.AudioStream)
+        formats = stream.codec_context.codec.audio_formats
+        assert formats, f"{codec} is not an audio encoder"
+        resampler = av.AudioResampler(format=formats[0].name, layout=layout, rate=rate)
         frame_size = stream.codec_context.frame_size or 1024
         planar = np.ascontiguousarray(samples)
         pts = 0
