@@ -169,21 +169,6 @@ class JobStore:
             segments = self._segments(job_id, record["segment_count"]) if record["status"] == "completed" else None
         return _to_job(record, segments)
 
-    def transcript(self, job_id: str) -> Transcript | None:
-        """The finished transcript, or None while the job is not (visibly) completed."""
-        job = self.get(job_id)
-        if job is None or job.result is None:
-            return None
-        options = job.options or TranscriptionOptions()
-        return Transcript(
-            text=job.result.text,
-            language=job.language,
-            language_probability=job.language_probability,
-            duration=job.duration,
-            task=options.task,
-            segments=job.result.segments,
-        )
-
     def page(self, *, limit: int, after: str | None = None) -> tuple[list[Job], bool]:
         """Newest first; `after` is the id of the last job of the previous page."""
         with self._lock:
@@ -227,6 +212,20 @@ class JobStore:
         if len(rows) < count:
             return None
         return [Segment.model_validate_json(body) for (body,) in rows]
+
+
+def transcript_of(job: Job) -> Transcript | None:
+    """The finished transcript of a job already read, or None while it is not (visibly) completed."""
+    if job.result is None:
+        return None
+    return Transcript(
+        text=job.result.text,
+        language=job.language,
+        language_probability=job.language_probability,
+        duration=job.duration,
+        task=(job.options or TranscriptionOptions()).task,
+        segments=job.result.segments,
+    )
 
 
 def transcript_text(segments: list[Segment]) -> str:

@@ -71,7 +71,7 @@ class EventPublisher:
             self._producer.produce(
                 topic, key=key.encode(), value=event.model_dump_json().encode(), on_delivery=on_delivery
             )
-        except (BufferError, Exception) as e:  # KafkaException, BufferError: the event never left this process
+        except Exception as e:  # KafkaException or BufferError: the event never left this process
             raise PublishError(f"cannot queue event for {topic}: {e}") from e
         try:
             await asyncio.wait_for(done, timeout=self._settings.delivery_timeout_s + 5)

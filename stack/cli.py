@@ -14,6 +14,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stack.settings import StackSettings
 
 log = logging.getLogger("scribeflow")
 
@@ -72,10 +76,7 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
-def _child_env(settings: object) -> dict[str, str]:
-    from stack.settings import StackSettings
-
-    assert isinstance(settings, StackSettings)
+def _child_env(settings: StackSettings) -> dict[str, str]:
     data = settings.data_dir.resolve()
     cache = settings.cache_dir.resolve()
     defaults = {

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_responses
 from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
+from api.jobstore import transcript_of
 from api.routes.models import resolve
 from api.submission import accept_upload, build_options, wait_for_job
 from schemas import (
@@ -152,9 +153,10 @@ async def _transcribe(
     job = await wait_for_job(services, event.job_id, within=services.settings.sync_timeout_s)
     if job is None:
         raise _timeout(event.job_id)
-    _raise_if_failed(job)
-    transcript = await asyncio.to_thread(services.jobs.transcript, job.id)
-    if transcript is None:  # completed jobs always have one; a vanished row is a server fault
+    if job.status is JobStatus.FAILED:
+        raise _failure(job)
+    transcript = transcript_of(job)
+    if transcript is None:  # a terminal job that did not fail is completed, with its segments
         raise ApiError(500, "the transcript could not be read", type="server_error")
     body = render(transcript, response_format, granularities=granularities)
     return Response(body, media_type=MEDIA_TYPES[response_format], headers={"X-Job-Id": job.id})
@@ -182,11 +184,6 @@ def _failure(job: Job) -> ApiError:
         code=code,
         headers={"X-Job-Id": job.id},
     )
-
-
-def _raise_if_failed(job: Job) -> None:
-    if job.status is JobStatus.FAILED:
-        raise _failure(job)
 
 
 def _sse(event: BaseModel) -> bytes:

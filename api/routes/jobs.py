@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import ServicesDep
 from api.errors import ApiError, error_responses
 from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
+from api.jobstore import transcript_of
 from api.routes.models import resolve
 from api.submission import accept_reference, accept_upload, build_options
 from schemas import (
@@ -91,7 +92,7 @@ async def get_job(
         raise ApiError(404, f"no job with id {job_id!r}", type="not_found_error", param="job_id", code="job_not_found")
     if format is None:
         return JSONResponse(job.model_dump(mode="json"))
-    transcript = await asyncio.to_thread(services.jobs.transcript, job_id)
+    transcript = transcript_of(job)
     if transcript is None:
         raise ApiError(
             409,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from api.jobstore import JobStore
+from api.jobstore import JobStore, transcript_of
 from schemas import (
     AudioRef,
     JobError,
@@ -68,9 +68,9 @@ def test_completed_reads_as_processing_until_every_segment_is_there(store: JobSt
     store.apply_status(_status("j", JobStatus.COMPLETED, segment_count=2, progress=1.0))
     store.upsert_segment(_segment("j", 0))
     job = store.get("j")
-    assert job is not None and job.status is JobStatus.PROCESSING and job.result is None
+    assert job is not None and job.status is JobStatus.PROCESSING
     assert job.progress < 1
-    assert store.transcript("j") is None
+    assert transcript_of(job) is None
     store.upsert_segment(_segment("j", 1))
     job = store.get("j")
     assert job is not None and job.status is JobStatus.COMPLETED
@@ -91,7 +91,9 @@ def test_status_never_moves_back_and_first_terminal_wins(store: JobStore) -> Non
 
 def test_zero_segment_completion_is_a_valid_empty_transcript(store: JobStore) -> None:
     store.apply_status(_status("silent", JobStatus.COMPLETED, segment_count=0, progress=1.0))
-    transcript = store.transcript("silent")
+    job = store.get("silent")
+    assert job is not None
+    transcript = transcript_of(job)
     assert transcript is not None and transcript.text == "" and transcript.segments == []
 
 
