@@ -14,12 +14,13 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,models]'
 	touch $@
 
-# The embedded broker runs Apache Kafka's jars on Java 17, fetched with Maven: install both where they are missing.
+# The embedded broker runs Apache Kafka's jars on Java 17, fetched with Maven; the long-recording tests and
+# benchmarks speak sentences with espeak-ng. Install what is missing.
 system-deps:
-	@command -v java >/dev/null && command -v mvn >/dev/null || { \
-		echo "installing Java 17 and Maven for the embedded Kafka broker"; \
+	@command -v java >/dev/null && command -v mvn >/dev/null && command -v espeak-ng >/dev/null || { \
+		echo "installing Java 17 and Maven (embedded Kafka broker) and espeak-ng (test voices)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			openjdk-17-jre-headless maven; }
+			openjdk-17-jre-headless maven espeak-ng; }
 
 install: system-deps $(INSTALLED)
 

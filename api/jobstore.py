@@ -42,7 +42,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     duration REAL,
     model TEXT,
     segment_count INTEGER,
-    error TEXT
+    error TEXT,
+    chunks_total INTEGER,
+    chunks_done INTEGER,
+    audio_seconds_done REAL,
+    recovered_stretches INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS segments (
@@ -52,6 +56,22 @@ CREATE TABLE IF NOT EXISTS segments (
     PRIMARY KEY (job_id, position)
 );
 """
+
+
+_ADDED_COLUMNS = {
+    "chunks_total": "INTEGER",
+    "chunks_done": "INTEGER",
+    "audio_seconds_done": "REAL",
+    "recovered_stretches": "INTEGER",
+}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """A database from before chunked transcription gets the progress columns; nothing else changes."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, kind in _ADDED_COLUMNS.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
 
 def _ts(value: datetime) -> str:
@@ -72,6 +92,7 @@ class JobStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        _add_missing_columns(db)
         self._db = db
 
     def close(self) -> None:
@@ -129,7 +150,10 @@ class JobStore:
                             model = coalesce(?, model), language = coalesce(?, language),
                             language_probability = coalesce(?, language_probability),
                             duration = coalesce(?, duration), segment_count = coalesce(?, segment_count),
-                            error = coalesce(?, error)
+                            error = coalesce(?, error), chunks_total = coalesce(?, chunks_total),
+                            chunks_done = max(coalesce(?, 0), coalesce(chunks_done, 0)),
+                            audio_seconds_done = max(coalesce(?, 0), coalesce(audio_seconds_done, 0)),
+                            recovered_stretches = coalesce(?, recovered_stretches)
                         WHERE id = ?""",
                         (
                             status.value,
@@ -142,6 +166,10 @@ class JobStore:
                             event.duration,
                             event.segment_count,
                             error,
+                            event.chunks_total,
+                            event.chunks_done,
+                            event.audio_seconds_done,
+                            event.recovered_stretches,
                             event.job_id,
                         ),
                     )
@@ -258,5 +286,9 @@ def _to_job(record: dict[str, Any], segments: list[Segment] | None) -> Job:
         duration=record["duration"],
         model=record["model"],
         error=JobError.model_validate_json(str(error)) if error else None,
+        chunks_total=record["chunks_total"],
+        chunks_done=record["chunks_done"] if record["chunks_total"] is not None else None,
+        audio_seconds_done=record["audio_seconds_done"] if record["chunks_total"] is not None else None,
+        recovered_stretches=record["recovered_stretches"],
         result=result,
     )

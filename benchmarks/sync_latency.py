@@ -78,7 +78,7 @@ def direct(audio: Path, model: str, runs: int) -> list[float]:
     from faster_whisper import WhisperModel
 
     from processors.audio import decode_audio
-    from processors.engine import temperatures
+    from processors.batching import temperatures
     from processors.models import resolve_model
     from processors.settings import ModelSettings
 
@@ -96,8 +96,8 @@ def direct(audio: Path, model: str, runs: int) -> list[float]:
             decode_audio(audio),
             temperature=temperatures(0.0),
             beam_size=settings.beam_size,
-            vad_filter=settings.vad_filter,
-            condition_on_previous_text=settings.condition_on_previous_text,
+            vad_filter=True,
+            condition_on_previous_text=False,
             word_timestamps=False,
         )
         list(segments)

@@ -1,27 +1,41 @@
-"""The workers: Faust agents that decode, transcribe and emit results. Never imported by the API."""
+"""The workers: Faust agents that split recordings into chunks, transcribe them in batches and stitch the results.
+Never imported by the API."""
 
 from processors.app import create_app
 from processors.audio import SAMPLE_RATE, UndecodableAudio, decode_audio
-from processors.engine import Transcriber, TranscriptionSummary
+from processors.batching import BatchDecoder, DecodeOptions, Window, WindowResult
+from processors.engine import Transcriber
 from processors.models import ModelNotAvailable, resolve_model
-from processors.pipeline import Emitter, Resources, Source, handle_request
+from processors.planning import PlannedChunk, plan_chunks
 from processors.settings import ModelSettings, WorkerSettings
+from processors.speech import Region, SpeechOptions, find_speech, level_speech
+from processors.stitching import StitchStep, stitch
+from processors.transport import Emitter, Source
 from processors.worker import run_worker
 
 __all__ = [
     "SAMPLE_RATE",
+    "BatchDecoder",
+    "DecodeOptions",
     "Emitter",
     "ModelNotAvailable",
     "ModelSettings",
-    "Resources",
+    "PlannedChunk",
+    "Region",
     "Source",
+    "SpeechOptions",
+    "StitchStep",
     "Transcriber",
-    "TranscriptionSummary",
     "UndecodableAudio",
+    "Window",
+    "WindowResult",
     "WorkerSettings",
     "create_app",
     "decode_audio",
-    "handle_request",
+    "find_speech",
+    "level_speech",
+    "plan_chunks",
     "resolve_model",
     "run_worker",
+    "stitch",
 ]

@@ -1,12 +1,14 @@
 """The worker process's settings: read once, in `WorkerSettings()`, from `SCRIBEFLOW_*` variables."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.config import KafkaSettings, StorageSettings
+
+WINDOW_S = 30.0  # one Whisper decoding window
 
 
 class ModelSettings(BaseModel):
@@ -21,10 +23,42 @@ class ModelSettings(BaseModel):
     cache_dir: Path = Path(".cache/models")
     """Where bundled models are assembled and hub models are downloaded."""
     beam_size: int = Field(default=5, ge=1)
-    vad_filter: bool = True
-    """Skip silence before decoding; without it long inputs hallucinate in pauses."""
-    condition_on_previous_text: bool = False
-    """Off: conditioning lets one bad window derail the rest and silently drop stretches of long inputs."""
+
+
+class ChunkingSettings(BaseModel):
+    target_s: float = Field(default=29.0, gt=0, le=WINDOW_S)
+    """Speech per chunk: at most one decoding window. Each cut moves back to the longest pause in the chunk's
+    last fifth, so chunks rarely start mid-sentence."""
+    overlap_s: float = Field(default=0.5, ge=0, le=5)
+    """Context both chunks carry around a cut that falls inside speech (only where VAD finds no pause at all)."""
+    join_gap_s: float = Field(default=1.0, ge=0)
+    """Pauses shorter than this stay in a chunk's audio: VAD's short silences often hold quiet syllables."""
+    level_dbfs: float | None = Field(default=-20.0, le=0)
+    """Each speech region is brought to this level before decoding, so a quiet voice is not taken for silence;
+    unset leaves the levels as recorded."""
+    recheck_gap_s: float = Field(default=1.0, gt=0)
+    """Stretches VAD calls silence from this length on are checked again with a fresh VAD state."""
+
+    @model_validator(mode="after")
+    def _fits_a_window(self) -> Self:
+        if self.target_s + 2 * self.overlap_s > WINDOW_S:
+            raise ValueError(f"target_s + 2 * overlap_s must fit one {WINDOW_S:.0f} s window")
+        return self
+
+
+class BatchSettings(BaseModel):
+    size: int = Field(default=8, ge=1)
+    """Most chunks (from any jobs) decoded together; a GPU wants more than a CPU."""
+    window_s: float = Field(default=0.05, ge=0)
+    """How long the transcribe agent waits for more chunks before it decodes what it has."""
+
+
+class RecoverySettings(BaseModel):
+    enabled: bool = True
+    """Decode again, on their own, stretches of speech that the chunk's decode left without words."""
+    min_stretch_s: float = Field(default=1.0, gt=0)
+    """Shorter stretches without words are pauses."""
+    rounds: int = Field(default=2, ge=1)
 
 
 class WorkerSettings(BaseSettings):
@@ -33,11 +67,17 @@ class WorkerSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
+    recovery: RecoverySettings = Field(default_factory=RecoverySettings)
     group_id: str = "scribeflow-worker"
-    """Kafka consumer group of the workers: every worker in it shares the request partitions."""
+    """Kafka consumer group of the workers: every worker in it shares the partitions of every topic it reads."""
+    instance_id: str | None = None
+    """Static group membership: a worker restarted under the same id within the session timeout gets its own
+    partitions back without a rebalance of the group (`scribeflow up` names its workers `worker-N`)."""
     scratch_dir: Path = Path("data/scratch")
     """Temporary copies of audio being decoded."""
     max_audio_seconds: float = Field(default=4 * 3600, gt=0)
-    progress_interval_s: float = Field(default=2.0, ge=0)
-    """Least time between two progress events of one job."""
+    max_chunk_attempts: int = Field(default=3, ge=1)
+    """A chunk whose processing killed the worker this many times fails its job instead of being tried again."""
     log_level: str = "info"

@@ -3,8 +3,8 @@
 This package imports nothing else of the project, so consumers in other services can vendor it alone.
 """
 
+from schemas.chunks import ChunkFailed, ChunkRequested, ChunkResult, ChunkTranscribed, ChunkWord, TimeSpan, WindowStats
 from schemas.events import (
-    EVENT_TYPES,
     AudioRef,
     DeadLetter,
     EventBase,
@@ -23,6 +23,7 @@ from schemas.openai import (
     TranscriptTextDone,
     UsageDuration,
 )
+from schemas.registry import EVENT_TYPES
 from schemas.topics import DEFAULT_TOPICS, TopicNames
 from schemas.transcript import (
     JobError,
@@ -39,6 +40,11 @@ __all__ = [
     "EVENT_TYPES",
     "LANGUAGES",
     "AudioRef",
+    "ChunkFailed",
+    "ChunkRequested",
+    "ChunkResult",
+    "ChunkTranscribed",
+    "ChunkWord",
     "DeadLetter",
     "ErrorBody",
     "ErrorDetail",
@@ -55,6 +61,7 @@ __all__ = [
     "Segment",
     "SegmentTranscribed",
     "Task",
+    "TimeSpan",
     "TopicNames",
     "Transcript",
     "TranscriptTextDelta",
@@ -64,6 +71,7 @@ __all__ = [
     "TranscriptionRequested",
     "TranscriptionVerboseJson",
     "UsageDuration",
+    "WindowStats",
     "Word",
     "language_name",
 ]

@@ -63,6 +63,14 @@ class JobStatusChanged(EventBase):
     segment_count: int | None = Field(default=None, ge=0)
     model: str | None = None
     error: JobError | None = None
+    chunks_total: int | None = Field(default=None, ge=0)
+    """How many chunks the recording was cut into (from `processing` on)."""
+    chunks_done: int | None = Field(default=None, ge=0)
+    """How many of them are transcribed."""
+    audio_seconds_done: float | None = Field(default=None, ge=0.0)
+    """Seconds of the recording that the transcribed chunks cover."""
+    recovered_stretches: int | None = Field(default=None, ge=0)
+    """Stretches of speech the first decode skipped and a decode of their own recovered (on completion)."""
 
 
 class SegmentTranscribed(EventBase):
@@ -91,11 +99,3 @@ class DeadLetter(BaseModel):
     payload: str
     """The original value, decoded as UTF-8 with replacement characters."""
     reason: str
-
-
-EVENT_TYPES: dict[str, type[BaseModel]] = {
-    "TranscriptionRequested": TranscriptionRequested,
-    "JobStatusChanged": JobStatusChanged,
-    "SegmentTranscribed": SegmentTranscribed,
-    "DeadLetter": DeadLetter,
-}

@@ -48,6 +48,13 @@ class Job(BaseModel):
     duration: float | None = None
     model: str | None = None
     error: JobError | None = None
+    chunks_total: int | None = None
+    """How many chunks the recording was cut into, once it is split."""
+    chunks_done: int | None = None
+    audio_seconds_done: float | None = None
+    """Seconds of the recording transcribed so far."""
+    recovered_stretches: int | None = None
+    """Stretches of speech that the first decode left without words and a decode of their own recovered."""
     result: JobResult | None = None
 
 

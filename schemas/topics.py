@@ -4,7 +4,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class TopicNames(BaseModel):
-    """The four topics of the pipeline; every event on them is keyed by job id."""
+    """The pipeline's topics; every event on the public ones is keyed by job id."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -15,7 +15,23 @@ class TopicNames(BaseModel):
     segments: str = "transcription.segments.v1"
     """`SegmentTranscribed`: one event per final segment, the public results stream."""
     dlq: str = "transcription.dlq.v1"
-    """`DeadLetter`: request events that could not be parsed, with the reason."""
+    """`DeadLetter`: events the workers could not parse, with the reason."""
+    chunks: str = "transcription.chunks.v1"
+    """`ChunkRequested`: one per chunk of a recording, spread over the partitions (workers' internal topic)."""
+    chunk_results: str = "transcription.chunk-results.v1"
+    """`ChunkTranscribed` | `ChunkFailed`, keyed by job id, for the stitcher (workers' internal topic)."""
+    stitch_state: str = "scribeflow-worker.stitch-state.v1"
+    """Changelog of the stitcher's per-job state (compacted; a Faust table)."""
+    chunk_attempts: str = "scribeflow-worker.chunk-attempts.v1"
+    """Changelog of how often each chunk in flight was started (compacted; a Faust table)."""
+
+    @property
+    def changelogs(self) -> tuple[str, ...]:
+        return (self.stitch_state, self.chunk_attempts)
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return (self.requests, self.jobs, self.segments, self.dlq, self.chunks, self.chunk_results)
 
 
 DEFAULT_TOPICS = TopicNames()

@@ -8,13 +8,15 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stack.settings import StackSettings
@@ -149,7 +151,10 @@ def cmd_up(_: argparse.Namespace) -> int:
         python = sys.executable
         supervisor.spawn("api", [python, "-m", "stack.cli", "api"], env=env)
         for n in range(settings.workers):
-            supervisor.spawn(f"worker-{n}", [python, "-m", "stack.cli", "worker"], env=env)
+            # Named, so a crashed worker restarted by the supervisor rejoins the group without a rebalance.
+            stack_id = zlib.crc32(str(settings.data_dir.resolve()).encode())
+            named = {**env, "SCRIBEFLOW_INSTANCE_ID": f"{socket.gethostname()}-{stack_id:08x}-worker-{n}"}
+            supervisor.spawn(f"worker-{n}", [python, "-m", "stack.cli", "worker"], env=named)
         base = f"http://{settings.host}:{settings.port}"
         if _wait_http(f"{base}/health", timeout=120, alive=alive):
             log.info("scribeflow is up: API on %s (Ctrl-C stops everything)", base)
@@ -170,11 +175,6 @@ def _version(version: str | None) -> tuple[str, ...]:
     return (version,) if version else ()
 
 
-def _bar(progress: float, width: int = 30) -> str:
-    filled = int(progress * width)
-    return "[" + "#" * filled + "-" * (width - filled) + f"] {progress * 100:5.1f}%"
-
-
 def cmd_submit(args: argparse.Namespace) -> int:
     """Upload a file, then follow the job with a progress bar on stderr and print the transcript."""
     import httpx
@@ -193,18 +193,33 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if args.no_wait:
             print(job_id)
             return 0
-        while True:
-            job = client.get(f"/v1/jobs/{job_id}").json()
-            print(f"\r{_bar(job['progress'])} {job['status']:<10}", end="", file=sys.stderr, flush=True)
-            if job["status"] in ("completed", "failed"):
-                print(file=sys.stderr)
-                break
-            time.sleep(0.5)
+        job = _follow(client, job_id)
         if job["status"] == "failed":
             print(f"failed: {job['error']['message']}", file=sys.stderr)
             return 1
         print(client.get(f"/v1/jobs/{job_id}", params={"format": args.format}).text.rstrip("\n"))
     return 0
+
+
+def _follow(client: Any, job_id: str, interval: float = 0.5) -> dict[str, Any]:
+    """Poll the job until it ends, with a bar over seconds of audio transcribed (ETA included) on stderr."""
+    from tqdm import tqdm
+
+    with tqdm(total=None, unit="s", unit_scale=False, desc="queued", file=sys.stderr, dynamic_ncols=True) as bar:
+        while True:
+            job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+            duration = job.get("duration")
+            if duration and bar.total is None:
+                bar.reset(total=round(duration, 1))
+            done = job["duration"] if job["status"] == "completed" else job.get("audio_seconds_done") or 0.0
+            if bar.total is not None:
+                bar.update(round(min(done, bar.total) - bar.n, 1))
+            bar.set_description(job["status"])
+            if job.get("chunks_total"):
+                bar.set_postfix_str(f"chunks {job.get('chunks_done') or 0}/{job['chunks_total']}")
+            if job["status"] in ("completed", "failed"):
+                return job
+            time.sleep(interval)
 
 
 def build_parser() -> argparse.ArgumentParser:

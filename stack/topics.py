@@ -20,11 +20,17 @@ def ensure_topics(settings: KafkaSettings, *, timeout: float = 30.0) -> list[str
 
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     names = settings.topics
-    wanted = [names.requests, names.jobs, names.segments, names.dlq]
+    # The workers' tables keep their state in compacted changelogs: only the latest value of each key matters.
+    compacted = {"cleanup.policy": "compact"}
     futures = admin.create_topics(
         [
-            NewTopic(name, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
-            for name in wanted
+            NewTopic(
+                name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                config=compacted if name in names.changelogs else {},
+            )
+            for name in (*names.streams, *names.changelogs)
         ],
         request_timeout=timeout,
     )

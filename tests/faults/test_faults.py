@@ -1,8 +1,11 @@
-"""Faults: a worker killed mid-job and a broker restarted mid-job must leave every accepted job completed once,
-with no missing and no duplicated segment."""
+"""Faults: workers killed mid-job (once, and again and again), a broker restarted mid-job, and a chunk that kills
+every worker that touches it. Every accepted job must complete once, with no missing and no duplicated segment,
+or fail with a reason; the group must keep serving."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import signal
 import time
@@ -11,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from stack.broker import KafkaBroker, ensure_broker_jars
-from tests.support.audio import long_speech, shared
+from tests.support.accuracy import errors, longest_runs
+from tests.support.audio import shared
+from tests.support.longform import LongRecording, build
 from tests.support.ports import free_port
 from tests.support.stack import RunningStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 CACHE = Path(__file__).resolve().parents[2] / ".cache"
+WORKERS = ("worker-0", "worker-1")
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +41,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 
 @pytest.fixture(scope="module")
 def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("fault-stack"), bootstrap=broker.bootstrap)
+    # Small batches, so a job moves in many small steps and kills land between them.
+    env = {"SCRIBEFLOW_WORKERS": "2", "SCRIBEFLOW_MODEL__CPU_THREADS": "1", "SCRIBEFLOW_BATCH__SIZE": "2"}
+    running = start_stack(tmp_path_factory.mktemp("fault-stack"), bootstrap=broker.bootstrap, env=env)
     yield running
     assert stop_stack(running) == 0, running.log_tail()
 
 
 @pytest.fixture(scope="module")
-def long_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return long_speech(tmp_path_factory.mktemp("audio") / "long.flac")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> LongRecording:
+    return build(tmp_path_factory.mktemp("audio") / "long.flac", rounds=1, voices=2)
 
 
 def _submit(stack: RunningStack, path: Path) -> str:
@@ -51,45 +60,112 @@ def _submit(stack: RunningStack, path: Path) -> str:
     return job_id
 
 
-def _started(job: dict[str, Any]) -> bool:
-    return bool(job["status"] == "processing" and job["progress"] > 0)
+def _done(job: dict[str, Any]) -> int:
+    return int(job.get("chunks_done") or 0)
 
 
 def _assert_same_transcript(job: dict[str, Any], reference: dict[str, Any]) -> None:
+    """Every segment once and in order, and the words of the uninterrupted run.
+
+    Chunks redone after a fault are decoded in other batches than before, and batched decoding on CPU is not bit
+    for bit reproducible across batch compositions, so a redone chunk may differ in a word; a lost or doubled
+    chunk or segment is a run of many words, which this tells apart.
+    """
     assert job["status"] == "completed", job
     segments = job["result"]["segments"]
     assert [s["id"] for s in segments] == list(range(len(segments)))
     starts = [s["start"] for s in segments]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
-    assert job["result"]["text"] == reference["result"]["text"]
+    texts = [s["text"].strip() for s in segments]
+    assert all(a != b for a, b in itertools.pairwise(texts)), "a segment came out twice"
+    expected, got = reference["result"]["text"], job["result"]["text"]
+    lost, doubled = longest_runs(expected, got)
+    assert lost <= 3 and doubled <= 3, (lost, doubled, expected, got)
+    assert errors(expected, got).wer <= 3.0, (expected, got)
 
 
 @pytest.fixture(scope="module")
-def reference(stack: RunningStack, long_audio: Path) -> dict[str, Any]:
-    """The same audio transcribed without interference: what every faulted run must reproduce."""
-    job = stack.wait(_submit(stack, long_audio))
-    assert job["status"] == "completed" and len(job["result"]["segments"]) >= 4, job
+def reference(stack: RunningStack, recording: LongRecording) -> dict[str, Any]:
+    """The recording transcribed without interference: what every faulted run must reproduce."""
+    job = stack.wait(_submit(stack, recording.path), timeout=400)
+    assert job["status"] == "completed" and job["chunks_total"] >= 6, job
     return job
 
 
-def test_killed_worker_redoes_the_job_once(stack: RunningStack, long_audio: Path, reference: dict[str, Any]) -> None:
-    job_id = _submit(stack, long_audio)
-    stack.wait(job_id, _started)
+def test_killed_worker_redoes_its_chunks_once(
+    stack: RunningStack, recording: LongRecording, reference: dict[str, Any]
+) -> None:
+    job_id = _submit(stack, recording.path)
+    stack.wait(job_id, lambda job: _done(job) >= 1, timeout=400)
     os.kill(stack.child_pid("worker-0"), signal.SIGKILL)
-    job = stack.wait(job_id)
+    job = stack.wait(job_id, timeout=400)
     _assert_same_transcript(job, reference)
     assert "restarted worker-0" in stack.log_path.read_text()
 
 
-def test_broker_restart_mid_job_loses_nothing(
-    stack: RunningStack, broker: KafkaBroker, long_audio: Path, reference: dict[str, Any]
+def test_workers_killed_again_and_again_mid_job_lose_and_double_nothing(
+    stack: RunningStack, recording: LongRecording, reference: dict[str, Any]
 ) -> None:
-    job_id = _submit(stack, long_audio)
-    stack.wait(job_id, _started)
+    job_id = _submit(stack, recording.path)
+    kills = 0
+    for victim in ("worker-1", "worker-0", "worker-1"):
+        # each kill waits for the job to move on after the last one, as a crash-looping deployment would
+        before = _done(stack.job(job_id))
+
+        def moved(job: dict[str, Any], at: int = before) -> bool:
+            return _done(job) > at or job["status"] != "processing"
+
+        job = stack.wait(job_id, moved, timeout=400)
+        if job["status"] != "processing":
+            break
+        os.kill(stack.child_pid(victim), signal.SIGKILL)
+        kills += 1
+    job = stack.wait(job_id, timeout=400)
+    assert kills >= 2, "the job ended before the workers could be killed"
+    _assert_same_transcript(job, reference)
+
+
+def test_broker_restart_mid_job_loses_nothing(
+    stack: RunningStack, broker: KafkaBroker, recording: LongRecording, reference: dict[str, Any]
+) -> None:
+    job_id = _submit(stack, recording.path)
+    stack.wait(job_id, lambda job: _done(job) >= 1, timeout=400)
     broker.stop()
     time.sleep(2)
     broker.start()
-    job = stack.wait(job_id)
+    job = stack.wait(job_id, timeout=400)
     _assert_same_transcript(job, reference)
     after = stack.wait(_submit(stack, shared("jfk.flac")))
     assert after["status"] == "completed"
+
+
+def test_a_chunk_that_kills_every_worker_fails_its_job_not_the_group(stack: RunningStack) -> None:
+    """Every time a worker records that it starts the chunk, both workers die, as they would on a poison input."""
+    consumer = Consumer(
+        {"bootstrap.servers": stack.bootstrap, "group.id": "fault-watcher", "enable.auto.commit": False}
+    )
+    changelog = "scribeflow-worker.chunk-attempts.v1"
+    partitions = consumer.list_topics(changelog, timeout=10).topics[changelog].partitions
+    consumer.assign([TopicPartition(changelog, p, OFFSET_END) for p in partitions])
+    consumer.poll(1.0)
+    job_id = _submit(stack, shared("jfk.flac"))
+    starts = 0
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and stack.job(job_id)["status"] not in ("completed", "failed"):
+            message = consumer.poll(0.2)
+            if message is None or message.error() or message.key() != f"{job_id}/0".encode() or not message.value():
+                continue
+            starts += 1
+            for name in WORKERS:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(stack.child_pid(name), signal.SIGKILL)
+    finally:
+        consumer.close()
+    job = stack.wait(job_id, timeout=120)
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "chunk_poisoned"
+    assert "chunk 1 of 1 (00:00:00-00:00:11)" in job["error"]["message"]
+    assert starts == 3
+    after = stack.wait(_submit(stack, shared("jfk.flac")), timeout=300)
+    assert after["status"] == "completed", "the group still serves after giving up the chunk"

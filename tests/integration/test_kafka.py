@@ -30,7 +30,7 @@ pytestmark = pytest.mark.kafka
 
 def _settings(bootstrap: str) -> KafkaSettings:
     suffix = uuid.uuid4().hex[:8]
-    topics = TopicNames(requests=f"req-{suffix}", jobs=f"jobs-{suffix}", segments=f"seg-{suffix}", dlq=f"dlq-{suffix}")
+    topics = TopicNames(**{name: f"{name}-{suffix}" for name in TopicNames.model_fields})
     return KafkaSettings(bootstrap_servers=bootstrap, topics=topics, partitions=3, delivery_timeout_s=5)
 
 
@@ -40,8 +40,16 @@ def test_topics_are_created_once_with_the_configured_partitions(kafka_bootstrap:
     assert ensure_topics(settings) == []
     from confluent_kafka.admin import AdminClient
 
-    metadata = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    metadata = admin.list_topics(timeout=10)
     assert len(metadata.topics[settings.topics.segments].partitions) == 3
+    assert len(metadata.topics[settings.topics.stitch_state].partitions) == 3, "a table's changelog matches its source"
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
+
+    for name in (settings.topics.stitch_state, settings.topics.segments):
+        [future] = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, name)]).values()
+        policy = future.result(timeout=10)["cleanup.policy"].value
+        assert policy == ("compact" if name in settings.topics.changelogs else "delete")
 
 
 def test_publish_returns_after_the_broker_has_the_event(kafka_bootstrap: str) -> None:

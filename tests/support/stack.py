@@ -77,7 +77,6 @@ def start_stack(
         "SCRIBEFLOW_CACHE_DIR": str(REPO / ".cache"),
         "SCRIBEFLOW_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "SCRIBEFLOW_PORT": str(api_port),
-        "SCRIBEFLOW_PROGRESS_INTERVAL_S": "0",
         **env,
     }
     log_path = data_dir / "stack.log"

@@ -1,0 +1,275 @@
+"""Decoding many windows as one batch on one model: the engine under the transcribe agent.
+
+Windows of up to 30 s from any jobs are encoded together and decoded with one `generate` call per group of
+windows that share a task and prompt, each with its own language token (detected per window when the job did not
+fix it). Unlike faster-whisper's `BatchedInferencePipeline`, a window that fails Whisper's quality checks (too
+repetitive, too unlikely) is decoded again at the next temperature of the fallback schedule, as sequential Whisper
+does, and a window the model calls silent yields no words. Word timings come from faster-whisper's alignment.
+
+Blocking: call from a worker thread. The model is faster-whisper's `WhisperModel`; its batch methods are used as
+faster-whisper 1.2 defines them (pinned in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from processors.audio import SAMPLE_RATE
+
+WINDOW_SECONDS = 30  # Whisper's input: 3000 mel frames
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOG_PROB_THRESHOLD = -1.0
+NO_SPEECH_THRESHOLD = 0.6
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+
+
+def temperatures(requested: float) -> tuple[float, ...]:
+    """0 means the whole fallback schedule; any other value starts the schedule there."""
+    return tuple(t for t in FALLBACK_TEMPERATURES if t >= requested) or (requested,)
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What the windows of one `generate` call share; the language may differ per window."""
+
+    task: str = "transcribe"
+    prompt: str | None = None
+    temperature: float = 0.0
+    """Start of the fallback schedule."""
+
+
+@dataclass
+class Window:
+    audio: npt.NDArray[np.float32]
+    """At most 30 s of 16 kHz mono samples."""
+    options: DecodeOptions = field(default_factory=DecodeOptions)
+    language: str | None = None
+    """None: detect it on this window."""
+
+
+@dataclass(frozen=True)
+class DecodedWord:
+    word: str
+    start: float
+    """Seconds from the start of the window."""
+    end: float
+    probability: float
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    words: list[DecodedWord]
+    language: str
+    language_probability: float
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+    silent: bool
+    """The model called the window silence; its words, if any, were dropped."""
+
+
+@dataclass
+class _Decoded:
+    tokens: list[int]
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+
+
+class BatchDecoder:
+    def __init__(self, model: Any, *, beam_size: int = 5, best_of: int = 5, batch_size: int = 8) -> None:
+        self.model = model
+        self.beam_size = beam_size
+        self.best_of = best_of
+        self.batch_size = batch_size
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.model.model.is_multilingual)
+
+    def decode(self, windows: Sequence[Window]) -> list[WindowResult]:
+        """Results in the order of `windows`; windows of different tasks or prompts go in separate batches."""
+        results: list[WindowResult | None] = [None] * len(windows)
+        groups: defaultdict[DecodeOptions, list[int]] = defaultdict(list)
+        for n, window in enumerate(windows):
+            groups[window.options].append(n)
+        for options, members in groups.items():
+            for at in range(0, len(members), self.batch_size):
+                batch = members[at : at + self.batch_size]
+                for n, result in zip(batch, self._decode([windows[i] for i in batch], options), strict=True):
+                    results[n] = result
+        return [r for r in results if r is not None]
+
+    def detect_language(self, audio: npt.NDArray[np.float32]) -> tuple[str, float]:
+        """The language of the first window of `audio`, with its probability."""
+        if not self.multilingual:
+            return "en", 1.0
+        features = self._features([audio[: WINDOW_SECONDS * SAMPLE_RATE]])
+        return self._languages(self.model.encode(features))[0]
+
+    def _features(self, audios: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+        from faster_whisper.audio import pad_or_trim
+
+        extract = self.model.feature_extractor
+        return np.stack([pad_or_trim(extract(audio)[..., :-1]) for audio in audios]).astype(np.float32)
+
+    def _languages(self, encoded: Any) -> list[tuple[str, float]]:
+        ranked = self.model.model.detect_language(encoded)
+        return [(top[0][0][2:-2], round(float(top[0][1]), 4)) for top in ranked]
+
+    def _decode(self, windows: Sequence[Window], options: DecodeOptions) -> list[WindowResult]:
+        features = self._features([w.audio for w in windows])
+        encoded = self.model.encode(features)
+        languages: list[tuple[str, float]] = [(w.language, 1.0) if w.language else ("", 0.0) for w in windows]
+        if not self.multilingual:
+            languages = [("en", 1.0)] * len(windows)
+        elif any(not w.language for w in windows):
+            detected = self._languages(encoded)
+            languages = [known if known[0] else found for known, found in zip(languages, detected, strict=True)]
+        by_language: defaultdict[str, list[int]] = defaultdict(list)
+        for n, (language, _p) in enumerate(languages):
+            by_language[language].append(n)
+        results: list[WindowResult | None] = [None] * len(windows)
+        for language, members in by_language.items():
+            # One alignment needs one language token; a batch that mixes languages is encoded again per language.
+            sub_encoded = encoded if len(by_language) == 1 else self.model.encode(features[members])
+            decoded = self._generate(sub_encoded, features[members], language, options)
+            words = self._align(sub_encoded, [windows[i] for i in members], decoded, language, options)
+            for i, item, item_words in zip(members, decoded, words, strict=True):
+                silent = item.no_speech_prob > NO_SPEECH_THRESHOLD and item.avg_logprob < LOG_PROB_THRESHOLD
+                results[i] = WindowResult(
+                    words=[] if silent else item_words,
+                    language=language,
+                    language_probability=languages[i][1],
+                    avg_logprob=round(item.avg_logprob, 4),
+                    no_speech_prob=round(item.no_speech_prob, 4),
+                    compression_ratio=round(item.compression_ratio, 4),
+                    temperature=item.temperature,
+                    silent=silent,
+                )
+        return [r for r in results if r is not None]
+
+    def _tokenizer(self, language: str, options: DecodeOptions) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        return Tokenizer(self.model.hf_tokenizer, self.multilingual, task=options.task, language=language)
+
+    def _generate(
+        self, encoded: Any, features: npt.NDArray[np.float32], language: str, options: DecodeOptions
+    ) -> list[_Decoded]:
+        """Whisper's fallback, per window: windows that fail the checks are decoded again, hotter, as a batch."""
+        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+
+        tokenizer = self._tokenizer(language, options)
+        previous = tokenizer.encode(" " + options.prompt.strip()) if options.prompt else []
+        prompt = self.model.get_prompt(tokenizer, previous_tokens=previous, without_timestamps=True)
+        suppress = get_suppressed_tokens(tokenizer, [-1])
+        count = features.shape[0]
+        attempts: list[list[_Decoded]] = [[] for _ in range(count)]
+        final: list[_Decoded | None] = [None] * count
+        pending = list(range(count))
+        for temperature in temperatures(options.temperature):
+            batch = encoded if len(pending) == count else self.model.encode(features[pending])
+            if temperature > 0:
+                sampling: dict[str, Any] = {
+                    "beam_size": 1,
+                    "num_hypotheses": self.best_of,
+                    "sampling_topk": 0,
+                    "sampling_temperature": temperature,
+                }
+            else:
+                sampling = {"beam_size": self.beam_size, "patience": 1.0}
+            outputs = self.model.model.generate(
+                batch,
+                [list(prompt) for _ in pending],
+                length_penalty=1.0,
+                repetition_penalty=1.0,
+                no_repeat_ngram_size=0,
+                max_length=self.model.max_length,
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=suppress,
+                **sampling,
+            )
+            still = []
+            for n, output in zip(pending, outputs, strict=True):
+                tokens = list(output.sequences_ids[0])
+                avg_logprob = output.scores[0] * len(tokens) / (len(tokens) + 1)
+                item = _Decoded(
+                    tokens=tokens,
+                    avg_logprob=float(avg_logprob),
+                    no_speech_prob=float(output.no_speech_prob),
+                    compression_ratio=float(get_compression_ratio(tokenizer.decode(tokens).strip())),
+                    temperature=temperature,
+                )
+                attempts[n].append(item)
+                failed = item.compression_ratio > COMPRESSION_RATIO_THRESHOLD or item.avg_logprob < LOG_PROB_THRESHOLD
+                silence = item.no_speech_prob > NO_SPEECH_THRESHOLD and item.avg_logprob < LOG_PROB_THRESHOLD
+                if failed and not silence:
+                    still.append(n)
+                else:
+                    final[n] = item
+            pending = still
+            if not pending:
+                break
+        for n in pending:
+            # Every temperature failed: the likeliest decode that is not a repetition loop, as Whisper picks.
+            tried = attempts[n]
+            usable = [a for a in tried if a.compression_ratio <= COMPRESSION_RATIO_THRESHOLD] or tried
+            final[n] = max(usable, key=lambda a: a.avg_logprob)
+        return [item for item in final if item is not None]
+
+    def _align(
+        self,
+        encoded: Any,
+        windows: Sequence[Window],
+        decoded: Sequence[_Decoded],
+        language: str,
+        options: DecodeOptions,
+    ) -> list[list[DecodedWord]]:
+        tokenizer = self._tokenizer(language, options)
+        fps = self.model.frames_per_second
+        segments = []
+        sizes = []
+        offsets = []
+        offset = 0  # windows sit one after another on a virtual timeline, as in faster-whisper's batched pipeline
+        for window, item in zip(windows, decoded, strict=True):
+            duration = window.audio.size / SAMPLE_RATE
+            size = int(math.ceil(duration) * fps)
+            start = offset / fps
+            segments.append([{"seek": offset, "start": start, "end": start + duration, "tokens": item.tokens}])
+            sizes.append(size)
+            offsets.append(start)
+            offset += size
+        self.model.add_word_timestamps(
+            segments, tokenizer, encoded, sizes, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS, 0.0
+        )
+        out = []
+        for window, segment, start in zip(windows, segments, offsets, strict=True):
+            limit = window.audio.size / SAMPLE_RATE
+            out.append(
+                [
+                    DecodedWord(
+                        word=w["word"],
+                        start=min(max(0.0, w["start"] - start), limit),
+                        end=min(max(0.0, w["end"] - start), limit),
+                        probability=float(w["probability"]),
+                        tokens=tuple(tokenizer.encode(w["word"])),
+                    )
+                    for w in segment[0].get("words", [])
+                ]
+            )
+        return out

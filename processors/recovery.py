@@ -1,0 +1,52 @@
+"""Finding speech that a decode skipped: stretches VAD marked as speech that no word covers.
+
+Whisper sometimes leaves part of a window without text: a quiet voice next to a loud one, or a window that starts in
+the middle of a sentence and resumes at the next. Each such stretch, from `min_stretch_s` on, is decoded again on
+its own and the words it yields are merged in. Pure functions; the transcribe agent does the decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RecoveryOptions:
+    enabled: bool = True
+    min_stretch_s: float = 1.0
+    """Speech without words shorter than this is a pause, not a loss."""
+    word_margin_s: float = 0.3
+    """A word accounts for this much speech on each side of its timestamps, which are approximate."""
+    pad_s: float = 0.2
+    """Audio decoded on each side of a stretch, so its first and last words are whole."""
+    rounds: int = 2
+    """Passes: what one pass leaves uncovered gets a shorter window of its own in the next."""
+
+
+def uncovered(
+    speech: Sequence[tuple[float, float]],
+    words: Sequence[tuple[float, float]],
+    options: RecoveryOptions,
+) -> list[tuple[float, float]]:
+    """Parts of `speech` at least `min_stretch_s` long that are more than `word_margin_s` from every word."""
+    covered = sorted((start - options.word_margin_s, end + options.word_margin_s) for start, end in words)
+    stretches = []
+    for lo, hi in speech:
+        cursor = lo
+        for start, end in covered:
+            if end <= cursor:
+                continue
+            if start >= hi:
+                break
+            if start - cursor >= options.min_stretch_s:
+                stretches.append((cursor, start))
+            cursor = max(cursor, end)
+        if hi - cursor >= options.min_stretch_s:
+            stretches.append((cursor, hi))
+    return stretches
+
+
+def clip(spans: Sequence[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
+    """`spans` cut to [lo, hi)."""
+    return [(max(s, lo), min(e, hi)) for s, e in spans if min(e, hi) > max(s, lo)]

@@ -1,0 +1,189 @@
+"""The split step: one request in, its recording cut into chunks for any worker of the group to transcribe.
+
+Fetch and decode once; find the speech (VAD); bring each speech region to a common level; plan chunks that end
+in pauses; detect the language once on the first speech unless the request fixed it; store each chunk's audio;
+publish one event per chunk, spread over the chunk topic's partitions; then `processing` with the chunk count.
+A recording without speech completes here with an empty transcript.
+
+Retry or fail is decided here: a payload that does not parse is dead-lettered; audio that is missing or cannot be
+decoded fails the job with a reason; anything unexpected fails the job too (logged with its traceback). Everything
+is deterministic, so a redelivered request stores the same chunk objects and publishes the same chunks, which the
+stitcher then sees twice and merges once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import TypeAdapter
+
+from ingest.storage import ObjectNotFound, ObjectStore, StorageError
+from processors.audio import SAMPLE_RATE, UndecodableAudio, decode_audio
+from processors.chunk_audio import chunk_key, put_chunk
+from processors.engine import Transcriber
+from processors.planning import PlannedChunk, plan_chunks
+from processors.settings import ChunkingSettings
+from processors.speech import SpeechOptions, find_speech, level_speech
+from processors.transport import Emitter, Source, parse
+from schemas import (
+    ChunkRequested,
+    JobError,
+    JobStatus,
+    JobStatusChanged,
+    TimeSpan,
+    TranscriptionRequested,
+)
+
+log = logging.getLogger(__name__)
+
+_REQUEST = TypeAdapter(TranscriptionRequested)
+
+
+@dataclass(frozen=True)
+class SplitResources:
+    store: ObjectStore
+    transcriber: Transcriber
+    scratch_dir: Path
+    max_audio_seconds: float
+    chunking: ChunkingSettings
+    partitions: int
+    """Partitions of the chunk topic: chunks of one job go round-robin over all of them."""
+
+
+class JobFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error = JobError(code=code, message=message)
+
+
+@dataclass(frozen=True)
+class _Split:
+    duration: float
+    chunks: list[ChunkRequested]
+
+
+async def handle_request(raw: bytes | None, source: Source, res: SplitResources, emitter: Emitter) -> None:
+    request = await parse(raw, source, _REQUEST, emitter, name="TranscriptionRequested")
+    if request is None:
+        return
+    job_id = request.job_id
+    model = res.transcriber.model_name
+    await emitter.status(JobStatusChanged(job_id=job_id, status=JobStatus.PROCESSING, model=model))
+    try:
+        if request.options.model not in (None, model):
+            raise JobFailed("model_not_served", f"this worker serves {model!r}, not {request.options.model!r}")
+        split = await asyncio.to_thread(_split, request, res)
+    except JobFailed as e:
+        log.info("job %s failed: %s", job_id, e.error.message)
+        await emitter.status(JobStatusChanged(job_id=job_id, status=JobStatus.FAILED, model=model, error=e.error))
+        return
+    except Exception:
+        log.exception("job %s failed unexpectedly", job_id)
+        error = JobError(code="internal_error", message="the worker hit an unexpected error processing this job")
+        await emitter.status(JobStatusChanged(job_id=job_id, status=JobStatus.FAILED, model=model, error=error))
+        return
+    if not split.chunks:
+        await emitter.status(
+            JobStatusChanged(
+                job_id=job_id,
+                status=JobStatus.COMPLETED,
+                progress=1.0,
+                model=model,
+                language=request.options.language,
+                duration=split.duration,
+                segment_count=0,
+                chunks_total=0,
+                chunks_done=0,
+                audio_seconds_done=split.duration,
+                recovered_stretches=0,
+            )
+        )
+        return
+    first = zlib.crc32(job_id.encode())  # jobs start on different partitions, then go round-robin
+    await emitter.chunks([(chunk, (first + chunk.index) % res.partitions) for chunk in split.chunks])
+    await emitter.status(
+        JobStatusChanged(
+            job_id=job_id,
+            status=JobStatus.PROCESSING,
+            model=model,
+            duration=split.duration,
+            chunks_total=len(split.chunks),
+            chunks_done=0,
+            audio_seconds_done=0.0,
+        )
+    )
+
+
+def _split(request: TranscriptionRequested, res: SplitResources) -> _Split:
+    audio = _fetch_and_decode(request, res)
+    settings = res.chunking
+    speech = find_speech(audio, SpeechOptions(max_region_s=settings.target_s, recheck_gap_s=settings.recheck_gap_s))
+    if settings.level_dbfs is not None:
+        audio = level_speech(audio, speech, target_dbfs=settings.level_dbfs)
+    plan = plan_chunks(
+        speech,
+        audio.size,
+        target=int(settings.target_s * SAMPLE_RATE),
+        overlap=int(settings.overlap_s * SAMPLE_RATE),
+        join_gap=int(settings.join_gap_s * SAMPLE_RATE),
+    )
+    duration = round(audio.size / SAMPLE_RATE, 3)
+    options = request.options
+    probability = None
+    if options.language is None and len(plan) > 1:
+        # Once per job, on its first speech; a single chunk detects it on its own window, which costs nothing.
+        language, probability = res.transcriber.decoder.detect_language(_packed(audio, plan[0]))
+        options = options.model_copy(update={"language": language})
+    chunks = []
+    for chunk in plan:
+        key = chunk_key(request.job_id, chunk.index)
+        try:
+            put_chunk(res.store, key, _packed(audio, chunk))
+        except StorageError as e:
+            raise JobFailed("storage_error", f"the chunks could not be written to the store: {e}") from e
+        chunks.append(
+            ChunkRequested(
+                job_id=request.job_id,
+                index=chunk.index,
+                count=len(plan),
+                owned=TimeSpan(start=chunk.owned[0] / SAMPLE_RATE, end=chunk.owned[1] / SAMPLE_RATE),
+                overlap_s=settings.overlap_s,
+                cut_in_speech=chunk.cut_in_speech,
+                model=res.transcriber.model_name,
+                audio_key=key,
+                spans=[TimeSpan(start=s / SAMPLE_RATE, end=e / SAMPLE_RATE) for s, e in chunk.spans],
+                options=options,
+                duration=duration,
+                language_probability=probability,
+            )
+        )
+    return _Split(duration=duration, chunks=chunks)
+
+
+def _packed(audio: npt.NDArray[np.float32], chunk: PlannedChunk) -> npt.NDArray[np.float32]:
+    return np.concatenate([audio[start:end] for start, end in chunk.spans]).astype(np.float32, copy=False)
+
+
+def _fetch_and_decode(request: TranscriptionRequested, res: SplitResources) -> npt.NDArray[np.float32]:
+    res.scratch_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=res.scratch_dir, prefix=f"{request.job_id}-") as tmp:
+        local = Path(tmp) / "audio"
+        try:
+            size = res.store.download(request.audio.key, local)
+        except ObjectNotFound as e:
+            raise JobFailed("audio_not_found", f"no object {request.audio.key!r} in the audio store") from e
+        except StorageError as e:
+            raise JobFailed("storage_error", f"the audio could not be read from the store: {e}") from e
+        if size == 0:
+            raise JobFailed("empty_audio", "the audio file is empty")
+        try:
+            return decode_audio(local, max_seconds=res.max_audio_seconds)
+        except UndecodableAudio as e:
+            raise JobFailed("undecodable_audio", str(e)) from e

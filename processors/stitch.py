@@ -1,0 +1,129 @@
+"""The stitch step: one chunk result in; final segments, progress and completion out; the job's state kept.
+
+The state lives in a table backed by a compacted changelog topic, so a killed worker's jobs carry on wherever its
+partitions go. Crash safety comes from the order of writes: segments and status first (each idempotent for the
+materialiser), then the state; a result parked for later is stored before the state that lists it, and parked
+results are deleted only after the state that no longer needs them. A crash anywhere in between replays the same
+result against the last stored state and sends the same events again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import TypeAdapter
+
+from ingest.storage import ObjectStore, StorageError
+from processors.chunk_audio import chunk_key
+from processors.stitching import StitchStep, new_state, stitch
+from processors.transport import Emitter, Source, parse
+from schemas import ChunkResult, ChunkTranscribed, JobError, JobStatus, JobStatusChanged, SegmentTranscribed
+from schemas.state import StitchState
+
+log = logging.getLogger(__name__)
+
+_RESULT: TypeAdapter[ChunkResult] = TypeAdapter(ChunkResult)
+
+
+class StitchStore(Protocol):
+    def load(self, job_id: str) -> StitchState | None: ...
+
+    def parked(self, job_id: str, index: int) -> ChunkTranscribed | None: ...
+
+    def save(self, state: StitchState) -> None: ...
+
+    def park(self, result: ChunkTranscribed) -> None: ...
+
+    def unpark(self, job_id: str, index: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class StitchResources:
+    store: ObjectStore
+    """The object store, to delete a finished job's chunk audio."""
+
+
+async def handle_result(
+    raw: bytes | None, source: Source, res: StitchResources, emitter: Emitter, table: StitchStore
+) -> None:
+    result = await parse(raw, source, _RESULT, emitter, name="chunk result")
+    if result is None:
+        return
+    job_id = result.job_id
+    parked: Callable[[int], ChunkTranscribed | None] = lambda index: table.parked(job_id, index)  # noqa: E731
+    state = table.load(job_id)
+    try:
+        step = stitch(state, result, parked)
+    except Exception:
+        # A result the stitcher cannot merge would fail again on every redelivery: fail its job instead.
+        log.exception("chunk %d of job %s could not be stitched", result.index, job_id)
+        step = _broken(state, result)
+    if not step.changed:
+        log.debug("result for chunk %d of job %s changes nothing", result.index, job_id)
+        if step.state.finished:
+            await asyncio.to_thread(_delete_chunks, res.store, job_id, range(result.index, result.index + 1))
+        return
+    state = step.state
+    if step.segments:
+        await emitter.segments(
+            [SegmentTranscribed(job_id=job_id, segment=segment, language=state.language) for segment in step.segments]
+        )
+    await emitter.status(_status(step))
+    if step.park is not None:
+        table.park(step.park)
+    table.save(state)
+    for index in step.unpark:
+        table.unpark(job_id, index)
+    if state.finished:
+        await asyncio.to_thread(_delete_chunks, res.store, job_id, range(state.count))
+
+
+def _status(step: StitchStep) -> JobStatusChanged:
+    state = step.state
+    if step.error is not None:
+        return JobStatusChanged(job_id=state.job_id, status=JobStatus.FAILED, model=state.model, error=step.error)
+    if step.completed:
+        return JobStatusChanged(
+            job_id=state.job_id,
+            status=JobStatus.COMPLETED,
+            progress=1.0,
+            model=state.model,
+            language=state.language,
+            language_probability=state.language_probability,
+            duration=state.duration,
+            segment_count=state.segments_emitted,
+            chunks_total=state.count,
+            chunks_done=state.count,
+            audio_seconds_done=state.duration,
+            recovered_stretches=state.recovered_stretches,
+        )
+    progress = state.audio_seconds_done / state.duration if state.duration > 0 else 0.0
+    return JobStatusChanged(
+        job_id=state.job_id,
+        status=JobStatus.PROCESSING,
+        progress=round(min(0.99, progress), 4),
+        model=state.model,
+        duration=state.duration,
+        chunks_total=state.count,
+        chunks_done=state.chunks_done,
+        audio_seconds_done=min(state.audio_seconds_done, state.duration),
+    )
+
+
+def _broken(state: StitchState | None, result: ChunkResult) -> StitchStep:
+    failed = (state or new_state(result)).model_copy(update={"finished": True, "tail": [], "edge": [], "parked": []})
+    error = JobError(code="internal_error", message="the worker hit an unexpected error assembling this transcript")
+    return StitchStep(state=failed, unpark=list(state.parked) if state else [], error=error)
+
+
+def _delete_chunks(store: ObjectStore, job_id: str, indices: range) -> None:
+    """The chunks' audio is scratch (the original upload stays); a chunk redelivered later finds its job done."""
+    for index in indices:
+        try:
+            store.delete(chunk_key(job_id, index))
+        except StorageError as e:
+            log.warning("could not delete %s: %s", chunk_key(job_id, index), e)

@@ -1,0 +1,168 @@
+"""Transcribing chunks: their audio decoded as one batch, times mapped to the recording, skipped speech recovered.
+
+Blocking (the decoder runs the model): the transcribe agent calls `transcribe_chunks` from a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from processors.audio import SAMPLE_RATE
+from processors.batching import (
+    COMPRESSION_RATIO_THRESHOLD,
+    LOG_PROB_THRESHOLD,
+    BatchDecoder,
+    DecodedWord,
+    DecodeOptions,
+    Window,
+    WindowResult,
+)
+from processors.recovery import RecoveryOptions, clip, uncovered
+from processors.timeline import PackedTimeline
+from schemas.chunks import ChunkRequested, ChunkTranscribed, ChunkWord, WindowStats
+
+
+@dataclass
+class LoadedChunk:
+    request: ChunkRequested
+    audio: npt.NDArray[np.float32]
+    """The chunk's packed audio, as the split agent stored it."""
+
+
+@dataclass
+class _Retry:
+    chunk: int
+    stretch: tuple[float, float]
+    packed_start: float
+
+    @property
+    def key(self) -> tuple[int, float, float]:
+        return self.chunk, round(self.stretch[0], 2), round(self.stretch[1], 2)
+
+
+def transcribe_chunks(
+    decoder: BatchDecoder, chunks: Sequence[LoadedChunk], recovery: RecoveryOptions
+) -> list[ChunkTranscribed]:
+    """One result per chunk, in order: every word its audio produced, in recording time."""
+    timelines = [PackedTimeline([(s.start, s.end) for s in c.request.spans]) for c in chunks]
+    first = decoder.decode([Window(c.audio, _options(c.request), c.request.options.language) for c in chunks])
+    words = [[_word(w, tl.to_recording, 0) for w in result.words] for result, tl in zip(first, timelines, strict=True)]
+    stats = [[_stats(result, tl.spans[0][0])] for result, tl in zip(first, timelines, strict=True)]
+    recovered = [0] * len(chunks)
+    tried: set[tuple[int, float, float]] = set()
+    for _round in range(recovery.rounds if recovery.enabled else 0):
+        # A stretch decoded on its own can start mid-sentence and skip to the next sentence too: what is still
+        # uncovered after one round gets a shorter window of its own in the next.
+        retries = [r for r in _retries(chunks, timelines, words, recovery) if r.key not in tried]
+        if not retries:
+            break
+        tried.update(r.key for r in retries)
+        windows = []
+        for retry in retries:
+            chunk = chunks[retry.chunk]
+            end = timelines[retry.chunk].to_packed(retry.stretch[1] + recovery.pad_s)
+            audio = chunk.audio[int(retry.packed_start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+            windows.append(Window(audio, _options(chunk.request), first[retry.chunk].language))
+        for retry, result in zip(retries, decoder.decode(windows), strict=True):
+            if result.silent or _doubtful(result):
+                continue
+            lo, hi = retry.stretch
+            convert = _shifted(timelines[retry.chunk], retry.packed_start)
+            candidates = [_word(w, convert, len(stats[retry.chunk])) for w in result.words]
+            found = [w for w in candidates if lo <= w.middle < hi]
+            if found:
+                stats[retry.chunk].append(_stats(result, lo))
+                words[retry.chunk] += found
+                recovered[retry.chunk] += 1
+    return [
+        _result(chunk.request, first[n], sorted(words[n], key=lambda w: w.middle), stats[n], recovered[n])
+        for n, chunk in enumerate(chunks)
+    ]
+
+
+def _shifted(timeline: PackedTimeline, offset: float) -> Callable[[float], float]:
+    return lambda t: timeline.to_recording(offset + t)
+
+
+def _options(request: ChunkRequested) -> DecodeOptions:
+    options = request.options
+    return DecodeOptions(task=options.task.value, prompt=options.prompt, temperature=options.temperature)
+
+
+def _retries(
+    chunks: Sequence[LoadedChunk],
+    timelines: Sequence[PackedTimeline],
+    words: Sequence[Sequence[ChunkWord]],
+    recovery: RecoveryOptions,
+) -> list[_Retry]:
+    retries = []
+    for n, chunk in enumerate(chunks):
+        owned = chunk.request.owned
+        speech = clip(timelines[n].spans, owned.start, owned.end)
+        for stretch in uncovered(speech, [(w.start, w.end) for w in words[n]], recovery):
+            start = timelines[n].to_packed(max(owned.start, stretch[0] - recovery.pad_s))
+            retries.append(_Retry(n, stretch, start))
+    return retries
+
+
+def _doubtful(result: WindowResult) -> bool:
+    """A recovery decode that still fails Whisper's checks is more likely invented than heard."""
+    return result.avg_logprob < LOG_PROB_THRESHOLD or result.compression_ratio > COMPRESSION_RATIO_THRESHOLD
+
+
+class _Word(ChunkWord):
+    @property
+    def middle(self) -> float:
+        return (self.start + self.end) / 2
+
+
+def _word(word: DecodedWord, to_recording: Callable[[float], float], window: int) -> _Word:
+    start, end = to_recording(word.start), to_recording(word.end)
+    return _Word(
+        word=word.word,
+        start=round(start, 3),
+        end=round(max(start, end), 3),
+        probability=round(word.probability, 4),
+        tokens=list(word.tokens),
+        window=window,
+    )
+
+
+def _stats(result: WindowResult, start: float) -> WindowStats:
+    return WindowStats(
+        seek=round(start * 100),
+        avg_logprob=result.avg_logprob,
+        no_speech_prob=result.no_speech_prob,
+        compression_ratio=result.compression_ratio,
+        temperature=result.temperature,
+    )
+
+
+def _result(
+    request: ChunkRequested,
+    first: WindowResult,
+    words: list[_Word],
+    stats: list[WindowStats],
+    recovered: int,
+) -> ChunkTranscribed:
+    fixed = request.options.language is not None
+    return ChunkTranscribed(
+        job_id=request.job_id,
+        index=request.index,
+        count=request.count,
+        owned=request.owned,
+        overlap_s=request.overlap_s,
+        cut_in_speech=request.cut_in_speech,
+        model=request.model,
+        words=[ChunkWord(**w.model_dump()) for w in words],
+        windows=stats,
+        language=first.language,
+        language_probability=request.language_probability if fixed else first.language_probability,
+        duration=request.duration,
+        word_timestamps=request.options.word_timestamps,
+        recovered_stretches=recovered,
+    )

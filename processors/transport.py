@@ -1,0 +1,81 @@
+"""What the agents' steps need from Kafka, as plain interfaces: where an event came from, and where results go.
+
+The steps are transport-free, so tests drive them directly with a recording emitter; `processors.app` implements
+these over Faust.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from schemas import (
+    ChunkFailed,
+    ChunkRequested,
+    ChunkTranscribed,
+    DeadLetter,
+    JobStatusChanged,
+    SegmentTranscribed,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Emitter(Protocol):
+    """Where results go; each call returns once every event it was given is durably written."""
+
+    async def status(self, event: JobStatusChanged) -> None: ...
+
+    async def segments(self, events: Sequence[SegmentTranscribed]) -> None: ...
+
+    async def dead_letter(self, event: DeadLetter) -> None: ...
+
+    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]]) -> None:
+        """Each chunk event to its partition of the chunks topic."""
+
+    async def chunk_results(self, events: Sequence[ChunkTranscribed | ChunkFailed]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+
+
+async def parse(raw: bytes | None, source: Source, shape: TypeAdapter[T], emitter: Emitter, *, name: str) -> T | None:
+    """The event, or None after sending it to the dead-letter topic with the reason it does not parse."""
+    try:
+        if not raw:
+            raise ValueError("empty message value")
+        return shape.validate_json(raw)
+    except (ValidationError, ValueError) as e:
+        reason = describe_invalid(e, name)
+        log.warning("event at %s[%d]@%d is malformed: %s", source.topic, source.partition, source.offset, reason)
+        key = source.key.decode("utf-8", "replace") if source.key else None
+        await emitter.dead_letter(
+            DeadLetter(
+                job_id=key,
+                source_topic=source.topic,
+                source_partition=source.partition,
+                source_offset=source.offset,
+                key=key,
+                payload=(raw or b"").decode("utf-8", "replace"),
+                reason=reason,
+            )
+        )
+        return None
+
+
+def describe_invalid(error: Exception, name: str) -> str:
+    if isinstance(error, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()[:5]]
+        return f"invalid {name}: " + "; ".join(parts)
+    return str(error)

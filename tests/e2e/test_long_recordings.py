@@ -1,0 +1,122 @@
+"""A long recording of many voices through the stack with two workers: cut, transcribed by both, stitched, and
+nothing lost that the bare engine hears in each part alone."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.accuracy import errors, lost_words
+from tests.support.longform import LongRecording, build, one_by_one
+from tests.support.stack import RunningStack, start_stack, stop_stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> LongRecording:
+    return build(tmp_path_factory.mktemp("long") / "voices.flac", rounds=1)
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = start_stack(
+        tmp_path_factory.mktemp("two-workers"),
+        env={"SCRIBEFLOW_WORKERS": "2", "SCRIBEFLOW_MODEL__CPU_THREADS": "1", "SCRIBEFLOW_BATCH__SIZE": "4"},
+    )
+    yield running
+    assert stop_stack(running) == 0, running.log_tail()
+
+
+@pytest.fixture(scope="module")
+def finished(two_workers: RunningStack, recording: LongRecording) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The job once completed, and every distinct state a poller saw on the way."""
+    response = two_workers.submit(recording.path, language="en")
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        job = two_workers.job(job_id)
+        view = {k: job.get(k) for k in ("status", "progress", "chunks_done", "chunks_total", "audio_seconds_done")}
+        if not seen or seen[-1] != view:
+            seen.append(view)
+        if job["status"] in ("completed", "failed"):
+            return job, seen
+        time.sleep(0.1)
+    pytest.fail(f"job {job_id} did not finish\n{two_workers.log_tail()}")
+
+
+def test_nothing_is_lost_that_the_engine_hears_in_each_part_alone(
+    finished: tuple[dict[str, Any], list[dict[str, Any]]], recording: LongRecording, model_cache: Path
+) -> None:
+    job, _ = finished
+    assert job["status"] == "completed", job.get("error")
+    service = job["result"]["text"]
+    alone = one_by_one(recording.parts, model_cache=model_cache)
+    lost = lost_words([p.reference for p in recording.parts], alone, service)
+    ours, theirs = errors(recording.reference, service), errors(recording.reference, " ".join(alone))
+    report = f"service {ours}, parts alone {theirs}, lost {lost}"
+    # Recovery decodes again speech from about a second on; shorter slips are decoding noise either way.
+    assert max((len(run) for run in lost), default=0) <= 4, f"a stretch of speech was lost: {report}"
+    assert sum(len(run) for run in lost) <= ours.reference_words * 3 // 100, report
+    assert ours.wer <= theirs.wer + 1.5, report
+    assert isinstance(job["recovered_stretches"], int)
+
+
+def test_the_transcript_is_whole_ordered_and_in_sentences(
+    finished: tuple[dict[str, Any], list[dict[str, Any]]], recording: LongRecording
+) -> None:
+    job, _ = finished
+    segments = job["result"]["segments"]
+    assert [s["id"] for s in segments] == list(range(len(segments)))
+    assert len(segments) >= len(recording.parts) // 2
+    for before, after in itertools.pairwise(segments):
+        assert before["start"] <= after["start"]
+    assert all(0 <= s["start"] <= s["end"] <= job["duration"] + 0.01 for s in segments)
+    assert all(s["end"] - s["start"] <= 30.0 for s in segments)
+    words = job["result"]["words"]
+    assert len(words) >= 0.9 * len(job["result"]["text"].split())
+
+
+def test_progress_counts_chunks_and_seconds(
+    finished: tuple[dict[str, Any], list[dict[str, Any]]], recording: LongRecording
+) -> None:
+    job, seen = finished
+    assert job["chunks_total"] >= 5 and job["chunks_done"] == job["chunks_total"]
+    assert job["audio_seconds_done"] == pytest.approx(recording.seconds, abs=1)
+    counts = [s["chunks_done"] for s in seen if s["chunks_done"] is not None]
+    assert counts == sorted(counts), "chunks done only grow"
+    assert len({c for c in counts if 0 < c < job["chunks_total"]}) >= 2, f"progress did not move in steps: {seen}"
+    assert all(s["progress"] <= 1 for s in seen)
+
+
+def test_both_workers_transcribe_chunks(
+    finished: tuple[dict[str, Any], list[dict[str, Any]]], two_workers: RunningStack
+) -> None:
+    log = two_workers.log_path.read_text(errors="replace")
+    pids = {int(p) for p in re.findall(r"\[(\d+)\] \[INFO\] decoded \d+ chunk", log)}
+    assert len(pids) >= 2, "one worker did all the work"
+
+
+def test_submit_shows_a_progress_bar(two_workers: RunningStack, recording: LongRecording) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stack.cli", "submit", str(recording.path), "--url", two_workers.base_url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"completed: 100%\|.*\| [\d.]+/[\d.]+ \[.*chunks (\d+)/\1\]", result.stderr), result.stderr[-500:]
+    assert "fellow americans" in result.stdout.lower()
+    assert httpx.get(f"{two_workers.base_url}/health", timeout=5).status_code == 200

@@ -1,0 +1,59 @@
+"""The batch decoder on the real bundled model: windows of different jobs and languages in one batch."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from processors.audio import SAMPLE_RATE, decode_audio
+from processors.batching import BatchDecoder, DecodeOptions, Window, temperatures
+from processors.engine import Transcriber
+from processors.settings import ModelSettings
+from tests.support.audio import shared
+
+
+@pytest.fixture(scope="module")
+def decoder(model_cache: Path) -> BatchDecoder:
+    return Transcriber(ModelSettings(name="base", cache_dir=model_cache, cpu_threads=2)).decoder
+
+
+def test_temperature_schedule() -> None:
+    assert temperatures(0.0) == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    assert temperatures(0.5) == (0.6, 0.8, 1.0)
+    assert temperatures(1.0) == (1.0,)
+
+
+def test_one_batch_of_windows_from_different_jobs(decoder: BatchDecoder) -> None:
+    jfk = decode_audio(shared("jfk.flac"))
+    german = decode_audio(shared("fleurs_de_000.ogg"))
+    silence = np.zeros(5 * SAMPLE_RATE, np.float32)
+    results = decoder.decode(
+        [
+            Window(jfk),
+            Window(german),
+            Window(german, DecodeOptions(task="translate")),
+            Window(jfk, language="en"),
+            Window(silence, language="en"),
+        ]
+    )
+    english, detected, translated, fixed, quiet = results
+    assert english.language == "en" and english.language_probability > 0.5
+    assert detected.language == "de"
+    text = "".join(w.word for w in english.words).lower()
+    assert "ask not what your country can do for you" in text
+    assert "hongkong" in "".join(w.word for w in detected.words).lower()
+    assert "hong kong" in "".join(w.word for w in translated.words).lower()
+    assert [w.word for w in fixed.words] == [w.word for w in english.words]
+    assert quiet.words == [] and quiet.silent
+    for result, audio in [(english, jfk), (detected, german)]:
+        assert all(0 <= w.start <= w.end <= audio.size / SAMPLE_RATE for w in result.words)
+        assert all(a.start <= b.start for a, b in itertools.pairwise(result.words))
+        assert all(w.tokens for w in result.words)
+
+
+def test_detect_language_once_on_first_speech(decoder: BatchDecoder) -> None:
+    language, probability = decoder.detect_language(decode_audio(shared("fleurs_pt_006.ogg")))
+    assert language == "pt" and 0.5 < probability <= 1.0

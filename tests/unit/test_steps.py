@@ -1,0 +1,256 @@
+"""The three agents' steps without Kafka: the real model and a real local store, with an emitter that records
+what it sends and tables kept in dictionaries."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import BaseModel
+
+from ingest import LocalObjectStore
+from processors.engine import Transcriber
+from processors.recovery import RecoveryOptions
+from processors.settings import ChunkingSettings, ModelSettings
+from processors.split import SplitResources, handle_request
+from processors.stitch import StitchResources, handle_result
+from processors.transcribe import TranscribeResources, attempt_key, handle_chunks
+from processors.transport import Source
+from schemas import (
+    AudioRef,
+    ChunkFailed,
+    ChunkRequested,
+    ChunkTranscribed,
+    DeadLetter,
+    JobStatus,
+    JobStatusChanged,
+    SegmentTranscribed,
+    TranscriptionOptions,
+    TranscriptionRequested,
+)
+from schemas.state import StitchState
+from tests.support.audio import encode, long_speech, shared
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[BaseModel] = []
+        self.chunk_events: list[tuple[ChunkRequested, int]] = []
+
+    async def status(self, event: JobStatusChanged) -> None:
+        self.events.append(event)
+
+    async def segments(self, events: Sequence[SegmentTranscribed]) -> None:
+        self.events.extend(events)
+
+    async def dead_letter(self, event: DeadLetter) -> None:
+        self.events.append(event)
+
+    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]]) -> None:
+        self.chunk_events.extend(events)
+        self.events.extend(e for e, _ in events)
+
+    async def chunk_results(self, events: Sequence[ChunkTranscribed | ChunkFailed]) -> None:
+        self.events.extend(events)
+
+    def of(self, kind: type[BaseModel]) -> list[BaseModel]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+class Tables:
+    """The stitch and attempt tables, as dictionaries."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, StitchState] = {}
+        self.parked_results: dict[tuple[str, int], ChunkTranscribed] = {}
+        self.attempt_counts: dict[str, int] = {}
+
+    def load(self, job_id: str) -> StitchState | None:
+        return self.states.get(job_id)
+
+    def parked(self, job_id: str, index: int) -> ChunkTranscribed | None:
+        return self.parked_results.get((job_id, index))
+
+    def save(self, state: StitchState) -> None:
+        self.states[state.job_id] = state
+
+    def park(self, result: ChunkTranscribed) -> None:
+        self.parked_results[(result.job_id, result.index)] = result
+
+    def unpark(self, job_id: str, index: int) -> None:
+        del self.parked_results[(job_id, index)]
+
+    def get(self, key: str) -> int:
+        return self.attempt_counts.get(key, 0)
+
+    def set(self, key: str, partition: int, count: int) -> None:
+        self.attempt_counts[key] = count
+
+    def clear(self, key: str, partition: int) -> None:
+        self.attempt_counts.pop(key, None)
+
+    async def flush(self) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def transcriber(model_cache: Path) -> Transcriber:
+    t = Transcriber(ModelSettings(name="base", cache_dir=model_cache, cpu_threads=2))
+    t.load()
+    return t
+
+
+class Steps:
+    def __init__(self, tmp: Path, transcriber: Transcriber) -> None:
+        self.store = LocalObjectStore(tmp / "objects")
+        self.scratch = tmp / "scratch"
+        self.split = SplitResources(
+            store=self.store,
+            transcriber=transcriber,
+            scratch_dir=self.scratch,
+            max_audio_seconds=3600,
+            chunking=ChunkingSettings(target_s=20.0),
+            partitions=4,
+        )
+        self.transcribe = TranscribeResources(
+            store=self.store,
+            transcriber=transcriber,
+            scratch_dir=self.scratch,
+            recovery=RecoveryOptions(),
+            max_attempts=3,
+            batch_size=8,
+            batch_window_s=0.0,
+        )
+        self.stitch = StitchResources(store=self.store)
+        self.tables = Tables()
+        self.recorder = Recorder()
+
+    def put(self, key: str, path: Path | None = None, data: bytes = b"") -> None:
+        if path is not None:
+            with path.open("rb") as audio:
+                self.store.put(key, audio, length=-1)
+        else:
+            self.store.put(key, io.BytesIO(data), length=len(data))
+
+    def run(self, raw: bytes) -> Recorder:
+        """Split, then transcribe every chunk in one batch, then stitch the results in reverse order."""
+        asyncio.run(self._run(raw))
+        return self.recorder
+
+    async def _run(self, raw: bytes) -> None:
+        await handle_request(raw, Source("requests", 0, 7, b"j1"), self.split, self.recorder)
+        messages = [
+            (c.model_dump_json().encode(), Source("chunks", p, n, None))
+            for n, (c, p) in enumerate(self.recorder.chunk_events)
+        ]
+        await handle_chunks(messages, self.transcribe, self.recorder, self.tables)
+        results = [e for e in self.recorder.events if isinstance(e, ChunkTranscribed | ChunkFailed)]
+        for n, result in enumerate(reversed(results)):
+            await handle_result(
+                result.model_dump_json().encode(),
+                Source("results", 0, n, b"j1"),
+                self.stitch,
+                self.recorder,
+                self.tables,
+            )
+
+
+@pytest.fixture
+def steps(tmp_path: Path, transcriber: Transcriber) -> Steps:
+    return Steps(tmp_path, transcriber)
+
+
+def _request(key: str, **options: object) -> bytes:
+    event = TranscriptionRequested(job_id="j1", audio=AudioRef(key=key), options=TranscriptionOptions(**options))
+    return event.model_dump_json().encode()
+
+
+def _last_status(recorder: Recorder) -> JobStatusChanged:
+    statuses = recorder.of(JobStatusChanged)
+    assert statuses
+    last = statuses[-1]
+    assert isinstance(last, JobStatusChanged)
+    return last
+
+
+def test_a_recording_in_chunks_comes_out_whole_and_in_order(steps: Steps, tmp_path: Path) -> None:
+    steps.put("in/long.flac", long_speech(tmp_path / "long.flac"))
+    recorder = steps.run(_request("in/long.flac"))
+    chunks = recorder.of(ChunkRequested)
+    assert len(chunks) >= 2, "a 50 s recording with 20 s chunks is cut"
+    assert all(isinstance(c, ChunkRequested) and c.options.language == "en" for c in chunks), "detected once"
+    assert {p for _, p in recorder.chunk_events} == {(recorder.chunk_events[0][1] + n) % 4 for n in range(len(chunks))}
+    segments = [e.segment for e in recorder.of(SegmentTranscribed) if isinstance(e, SegmentTranscribed)]
+    assert [s.id for s in segments] == list(range(len(segments)))
+    text = re.sub(r"[^a-z ]", "", " ".join(s.text.strip() for s in segments).lower())
+    assert text.count("ask not what your country can do for you") == 2
+    assert "apostle of the middle classes" in text
+    last = _last_status(recorder)
+    assert last.status is JobStatus.COMPLETED and last.segment_count == len(segments)
+    assert last.chunks_total == len(chunks) and last.language == "en" and last.duration == pytest.approx(50, abs=3)
+    assert not any(steps.store.exists(c.audio_key) for c in chunks if isinstance(c, ChunkRequested)), (
+        "scratch audio kept"
+    )
+    assert not list(steps.scratch.iterdir())
+    assert steps.tables.attempt_counts == {} and steps.tables.parked_results == {}
+
+
+def test_silence_completes_with_an_empty_transcript(steps: Steps, tmp_path: Path) -> None:
+    silence = encode(np.zeros((2, 5 * 16_000), np.float32), tmp_path / "silence.wav", rate=16_000, codec="pcm_s16le")
+    steps.put("in/silence.wav", silence)
+    recorder = steps.run(_request("in/silence.wav"))
+    last = _last_status(recorder)
+    assert last.status is JobStatus.COMPLETED and last.segment_count == 0 and last.duration == 5.0
+    assert not recorder.of(ChunkRequested)
+
+
+@pytest.mark.parametrize(
+    ("key", "options", "code"),
+    [
+        ("in/missing.wav", {}, "audio_not_found"),
+        ("in/empty", {}, "empty_audio"),
+        ("in/junk", {}, "undecodable_audio"),
+        ("in/jfk.flac", {"model": "large-v3"}, "model_not_served"),
+    ],
+)
+def test_failures_end_the_job_with_a_reason(steps: Steps, key: str, options: dict[str, object], code: str) -> None:
+    steps.put("in/jfk.flac", shared("jfk.flac"))
+    steps.put("in/empty")
+    steps.put("in/junk", data=b"not audio at all" * 100)
+    recorder = steps.run(_request(key, **options))
+    last = _last_status(recorder)
+    assert last.status is JobStatus.FAILED and last.error is not None and last.error.code == code
+    assert not recorder.of(SegmentTranscribed)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [(b"", "empty message"), (b"{not json", "invalid"), (b'{"job_id": "j1"}', "audio")],
+)
+def test_malformed_requests_are_dead_lettered(steps: Steps, raw: bytes, reason: str) -> None:
+    events = steps.run(raw).events
+    assert len(events) == 1 and isinstance(events[0], DeadLetter)
+    assert reason in events[0].reason and events[0].source_offset == 7 and events[0].key == "j1"
+
+
+def test_a_chunk_that_keeps_killing_workers_fails_its_job_with_where_it_is(steps: Steps) -> None:
+    steps.put("in/jfk.flac", shared("jfk.flac"))
+    recorder = Recorder()
+    asyncio.run(handle_request(_request("in/jfk.flac"), Source("requests", 0, 1, None), steps.split, recorder))
+    [(chunk, partition)] = recorder.chunk_events
+    steps.tables.attempt_counts[attempt_key(chunk)] = 3  # three workers died while decoding it
+    message = (chunk.model_dump_json().encode(), Source("chunks", partition, 0, None))
+    asyncio.run(handle_chunks([message], steps.transcribe, recorder, steps.tables))
+    [failed] = recorder.of(ChunkFailed)
+    assert isinstance(failed, ChunkFailed) and failed.error.code == "chunk_poisoned"
+    assert "chunk 1 of 1 (00:00:00-00:00:11)" in failed.error.message
+    asyncio.run(
+        handle_result(failed.model_dump_json().encode(), Source("r", 0, 0, None), steps.stitch, recorder, steps.tables)
+    )
+    last = _last_status(recorder)
+    assert last.status is JobStatus.FAILED and last.error == failed.error
