@@ -12,7 +12,7 @@ the code under the transcribe agent:
     python3 benchmarks/gpu_batching.py --chunks .gpu/chunks.npz --model DIR --device cuda --compute-type float16
 
 Runs on a machine with only numpy, CTranslate2, faster-whisper and its tokenizer: the worker's other packages
-(Faust, Kafka clients, PyAV) are not needed and not imported.
+(Kafka clients, pydantic, PyAV) are not needed and not imported.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ SAMPLE_RATE = 16_000
 
 
 def _batching() -> Any:
-    """`processors.batching` without running `processors/__init__` (which wires up the whole Faust worker)."""
+    """`processors.batching` without running `processors/__init__` (which wires up the whole worker)."""
     sys.path.insert(0, str(REPO))
     package = types.ModuleType("processors")
     package.__path__ = [str(REPO / "processors")]
@@ -68,9 +68,9 @@ def prepare(out: Path) -> None:
 
 
 def run(chunks_path: Path, model_dir: str, device: str, compute_type: str, repeats: int) -> None:
+    batching = _batching()
     from faster_whisper import WhisperModel
 
-    batching = _batching()
     with np.load(chunks_path) as stored:
         chunks = [stored[name].astype(np.float32) / 32767.0 for name in sorted(stored.files)]
     seconds = sum(c.size for c in chunks) / SAMPLE_RATE

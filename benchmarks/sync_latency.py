@@ -71,7 +71,7 @@ def _ready(url: str, log: Path) -> bool:
         ok = httpx.get(f"{url}/ready", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-    return ok and "Worker]: Ready" in log.read_text(errors="replace")
+    return ok and "worker ready" in log.read_text(errors="replace")
 
 
 def direct(audio: Path, model: str, runs: int) -> list[float]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,6 +23,16 @@ log = logging.getLogger(__name__)
 
 class PublishError(Exception):
     """The broker did not confirm the event."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record as bytes; `partition` None lets the key choose it."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int | None = None
 
 
 class EventPublisher:
@@ -59,24 +71,32 @@ class EventPublisher:
 
     async def publish(self, topic: str, key: str, event: BaseModel) -> None:
         """Send `event` as JSON keyed by `key`; returns once the broker confirms it."""
+        await self.publish_raw([Record(topic, key.encode(), event.model_dump_json().encode())])
+
+    async def publish_raw(self, records: Sequence[Record]) -> None:
+        """Send every record (a `None` value is a tombstone); returns once the broker confirmed all of them."""
         if self._producer is None:
             raise PublishError("publisher is not started")
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        pending: list[asyncio.Future[None]] = []
+        for record in records:
+            done: asyncio.Future[None] = loop.create_future()
 
-        def on_delivery(err: Any, _msg: Any) -> None:
-            loop.call_soon_threadsafe(_settle, done, err)
+            def on_delivery(err: Any, _msg: Any, done: asyncio.Future[None] = done) -> None:
+                loop.call_soon_threadsafe(_settle, done, err)
 
+            extra = {} if record.partition is None else {"partition": record.partition}
+            try:
+                self._producer.produce(
+                    record.topic, key=record.key, value=record.value, on_delivery=on_delivery, **extra
+                )
+            except Exception as e:  # KafkaException or BufferError: the event never left this process
+                raise PublishError(f"cannot queue event for {record.topic}: {e}") from e
+            pending.append(done)
         try:
-            self._producer.produce(
-                topic, key=key.encode(), value=event.model_dump_json().encode(), on_delivery=on_delivery
-            )
-        except Exception as e:  # KafkaException or BufferError: the event never left this process
-            raise PublishError(f"cannot queue event for {topic}: {e}") from e
-        try:
-            await asyncio.wait_for(done, timeout=self._settings.delivery_timeout_s + 5)
+            await asyncio.wait_for(asyncio.gather(*pending), timeout=self._settings.delivery_timeout_s + 5)
         except TimeoutError as e:
-            raise PublishError(f"broker did not confirm the event on {topic} in time") from e
+            raise PublishError("broker did not confirm the events in time") from e
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is still queued, then stop the callback thread."""

@@ -1,7 +1,7 @@
-"""The workers: Faust agents that split recordings into chunks, transcribe them in batches and stitch the results.
+"""The workers: agents that split recordings into chunks, transcribe them in batches and stitch the results.
 Never imported by the API."""
 
-from processors.app import create_app
+from processors.app import KafkaEmitter, build_agents
 from processors.audio import SAMPLE_RATE, UndecodableAudio, decode_audio
 from processors.batching import BatchDecoder, DecodeOptions, Window, WindowResult
 from processors.engine import Transcriber
@@ -18,6 +18,7 @@ __all__ = [
     "BatchDecoder",
     "DecodeOptions",
     "Emitter",
+    "KafkaEmitter",
     "ModelNotAvailable",
     "ModelSettings",
     "PlannedChunk",
@@ -30,7 +31,7 @@ __all__ = [
     "Window",
     "WindowResult",
     "WorkerSettings",
-    "create_app",
+    "build_agents",
     "decode_audio",
     "find_speech",
     "level_speech",

@@ -71,7 +71,8 @@ class WorkerSettings(BaseSettings):
     batch: BatchSettings = Field(default_factory=BatchSettings)
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
     group_id: str = "scribeflow-worker"
-    """Kafka consumer group of the workers: every worker in it shares the partitions of every topic it reads."""
+    """Prefix of the workers' consumer groups, one per agent (`-split`, `-transcribe`, `-stitch`): the workers of
+    a group share the partitions of the topic its agent reads."""
     instance_id: str | None = None
     """Static group membership: a worker restarted under the same id within the session timeout gets its own
     partitions back without a rebalance of the group (`scribeflow up` names its workers `worker-N`)."""

@@ -37,7 +37,7 @@ _CHUNK = TypeAdapter(ChunkRequested)
 class Attempts(Protocol):
     """How often each chunk in flight was started; durable across worker deaths."""
 
-    def get(self, key: str) -> int: ...
+    def get(self, key: str, partition: int) -> int: ...
 
     def set(self, key: str, partition: int, count: int) -> None: ...
 
@@ -106,13 +106,14 @@ async def handle_chunks(
         chunk = await parse(raw, source, _CHUNK, emitter, name="ChunkRequested")
         if chunk is None:
             continue
-        started = attempts.get(attempt_key(chunk))
+        started = attempts.get(attempt_key(chunk), source.partition)
         if started >= res.max_attempts:
             log.error("chunk %s killed the worker %d times; failing its job", attempt_key(chunk), started)
             results.append(
                 chunk_failed(chunk, "chunk_poisoned", f"stopped the worker {started} times and was given up")
             )
-            attempts.clear(attempt_key(chunk), source.partition)
+            # The count stays: should this event come again before its offset is committed, it fails again at
+            # once instead of starting a fresh round of attempts.
             continue
         work.append(_Work(chunk, source, started))
         attempts.set(attempt_key(chunk), source.partition, started + 1)

@@ -1,7 +1,7 @@
 """What the agents' steps need from Kafka, as plain interfaces: where an event came from, and where results go.
 
 The steps are transport-free, so tests drive them directly with a recording emitter; `processors.app` implements
-these over Faust.
+these over Kafka.
 """
 
 from __future__ import annotations

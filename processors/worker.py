@@ -1,15 +1,18 @@
-"""Running one worker process: build resources, load the model, hand control to Faust."""
+"""Running one worker process: build resources, load the model, run the three agents until told to stop."""
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from types import FrameType
 
-import faust
-
+from ingest.publisher import EventPublisher
 from ingest.storage import open_store
-from processors.app import create_app
+from processors.app import build_agents
 from processors.engine import Transcriber
 from processors.recovery import RecoveryOptions
+from processors.runtime import AgentRunner
 from processors.settings import WorkerSettings
 from processors.split import SplitResources
 from processors.stitch import StitchResources
@@ -17,18 +20,27 @@ from processors.transcribe import TranscribeResources
 
 log = logging.getLogger(__name__)
 
+# Workers wait for the broker longer than the API does: no HTTP client is waiting, and giving up means a restart.
+WORKER_DELIVERY_TIMEOUT_S = 120.0
+
 
 def run_worker(settings: WorkerSettings) -> None:
-    """Blocks until SIGINT/SIGTERM; Faust then finishes the events in hand and commits before exiting."""
+    """Blocks until SIGINT/SIGTERM; each agent then finishes the batch in hand and commits before exiting."""
     store = open_store(settings.storage)
     store.check()
     transcriber = Transcriber(settings.model, batch_size=settings.batch.size)
-    # Loaded before joining the group, so a worker never holds partitions it cannot serve yet.
+    # Loaded before joining the groups, so a worker never holds partitions it cannot serve yet.
     transcriber.load()
     log.info("model %s loaded in %.2f s", settings.model.name, transcriber.load_seconds or 0.0)
+    kafka = settings.kafka.model_copy(
+        update={"delivery_timeout_s": max(settings.kafka.delivery_timeout_s, WORKER_DELIVERY_TIMEOUT_S)}
+    )
+    publisher = EventPublisher(kafka, client_id=f"{settings.group_id}-producer")
+    publisher.start()
     recovery = settings.recovery
-    app = create_app(
+    agents = build_agents(
         settings,
+        publisher=publisher,
         split=SplitResources(
             store=store,
             transcriber=transcriber,
@@ -50,5 +62,36 @@ def run_worker(settings: WorkerSettings) -> None:
         ),
         stitch=StitchResources(store=store),
     )
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
-    worker.execute_from_commandline()
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping after the batches in hand", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    subscribed = threading.Semaphore(0)
+    runners = [
+        AgentRunner(
+            agent,
+            bootstrap=settings.kafka.bootstrap_servers,
+            group_id=settings.group_id,
+            instance_id=settings.instance_id,
+            stopping=stopping,
+            ready=subscribed.release,
+        )
+        for agent in agents
+    ]
+    for runner in runners:
+        runner.start()
+    for _ in runners:
+        subscribed.acquire()
+    log.info("worker ready: agents %s", ", ".join(a.name for a in agents))
+    while not stopping.wait(0.5):
+        if not all(runner.is_alive() for runner in runners):
+            break
+    stopping.set()
+    for runner in runners:
+        runner.join()
+    publisher.close()
+    log.info("worker stopped")

@@ -1,4 +1,4 @@
-"""Durable worker state: what the stitcher keeps per job in its Faust table, so another worker can take over.
+"""Durable worker state: what the stitcher keeps per job in its table, so another worker can take over.
 
 Written to a compacted changelog topic by one worker process and read back by another after a failover, so it is a
 shape that crosses a process boundary like any event. Kept small: the words of the open segment and of the last

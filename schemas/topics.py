@@ -21,9 +21,9 @@ class TopicNames(BaseModel):
     chunk_results: str = "transcription.chunk-results.v1"
     """`ChunkTranscribed` | `ChunkFailed`, keyed by job id, for the stitcher (workers' internal topic)."""
     stitch_state: str = "scribeflow-worker.stitch-state.v1"
-    """Changelog of the stitcher's per-job state (compacted; a Faust table)."""
+    """Changelog of the stitcher's per-job state (compacted; the workers' table)."""
     chunk_attempts: str = "scribeflow-worker.chunk-attempts.v1"
-    """Changelog of how often each chunk in flight was started (compacted; a Faust table)."""
+    """Changelog of how often each chunk in flight was started (compacted; the workers' table)."""
 
     @property
     def changelogs(self) -> tuple[str, ...]:

@@ -52,8 +52,8 @@ __all__ = [
     "probe_metadata",
 ]
 
-# 4.1.x is the newest line verified against aiokafka 0.14 (through faust-streaming
-# 0.15.3) and confluent-kafka 2.16.1.
+# 4.1.x is the newest line verified against confluent-kafka 2.16.1 (the API's
+# publisher and materialiser, and the workers' agents).
 DEFAULT_KAFKA_VERSION = "4.1.2"
 # Kafka 4.x ships log4j-core/api but no SLF4J binding in its Maven metadata (the
 # tarball adds one); without it the broker logs nothing at all.  Keep this equal

@@ -25,7 +25,8 @@ log = logging.getLogger("scribeflow")
 
 
 def _setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The pid tells apart the processes `scribeflow up` runs into one log.
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
 
 
 def cmd_api(_: argparse.Namespace) -> int:
@@ -210,10 +211,10 @@ def _follow(client: Any, job_id: str, interval: float = 0.5) -> dict[str, Any]:
             job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
             duration = job.get("duration")
             if duration and bar.total is None:
-                bar.reset(total=round(duration, 1))
+                bar.reset(total=round(duration))
             done = job["duration"] if job["status"] == "completed" else job.get("audio_seconds_done") or 0.0
-            if bar.total is not None:
-                bar.update(round(min(done, bar.total) - bar.n, 1))
+            if bar.total is not None and round(done) > bar.n:
+                bar.update(min(round(done), bar.total) - bar.n)
             bar.set_description(job["status"])
             if job.get("chunks_total"):
                 bar.set_postfix_str(f"chunks {job.get('chunks_done') or 0}/{job['chunks_total']}")

@@ -38,7 +38,7 @@ def _launch(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[byt
 
 
 class Supervisor:
-    def __init__(self, *, max_restarts: int = 5, window_s: float = 60.0) -> None:
+    def __init__(self, *, max_restarts: int = 10, window_s: float = 60.0) -> None:
         self.children: list[Child] = []
         self.max_restarts = max_restarts
         self.window_s = window_s

@@ -104,7 +104,7 @@ def test_both_workers_transcribe_chunks(
     finished: tuple[dict[str, Any], list[dict[str, Any]]], two_workers: RunningStack
 ) -> None:
     log = two_workers.log_path.read_text(errors="replace")
-    pids = {int(p) for p in re.findall(r"\[(\d+)\] \[INFO\] decoded \d+ chunk", log)}
+    pids = {int(p) for p in re.findall(r" (\d+) INFO processors.transcribe: decoded \d+ chunk", log)}
     assert len(pids) >= 2, "one worker did all the work"
 
 

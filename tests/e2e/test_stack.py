@@ -1,4 +1,4 @@
-"""End to end: real audio through the API, Kafka, the Faust worker and the materialiser, as users and downstream
+"""End to end: real audio through the API, Kafka, the workers and the materialiser, as users and downstream
 consumers see it."""
 
 from __future__ import annotations

@@ -91,9 +91,9 @@ def start_stack(
         if process.poll() is not None:
             raise RuntimeError(f"the stack exited with {process.returncode}:\n{stack.log_tail()}")
         try:
-            if httpx.get(f"{stack.base_url}/ready", timeout=2).status_code == 200 and "Worker]: Ready" in (
-                log_path.read_text(errors="replace")
-            ):
+            workers = int(full_env.get("SCRIBEFLOW_WORKERS", "1"))
+            ready = log_path.read_text(errors="replace").count("worker ready")
+            if httpx.get(f"{stack.base_url}/ready", timeout=2).status_code == 200 and ready >= workers:
                 return stack
         except httpx.HTTPError:
             pass

@@ -85,7 +85,7 @@ class Tables:
     def unpark(self, job_id: str, index: int) -> None:
         del self.parked_results[(job_id, index)]
 
-    def get(self, key: str) -> int:
+    def get(self, key: str, partition: int) -> int:
         return self.attempt_counts.get(key, 0)
 
     def set(self, key: str, partition: int, count: int) -> None:
