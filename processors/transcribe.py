@@ -82,16 +82,8 @@ def clock(seconds: float) -> str:
 
 def chunk_failed(chunk: ChunkRequested, code: str, reason: str) -> ChunkFailed:
     where = f"chunk {chunk.index + 1} of {chunk.count} ({clock(chunk.owned.start)}-{clock(chunk.owned.end)})"
-    return ChunkFailed(
-        job_id=chunk.job_id,
-        index=chunk.index,
-        count=chunk.count,
-        owned=chunk.owned,
-        overlap_s=chunk.overlap_s,
-        cut_in_speech=chunk.cut_in_speech,
-        model=chunk.model,
-        error=JobError(code=code, message=f"{where} {reason}"),
-    )
+    error = JobError(code=code, message=f"{where} {reason}")
+    return ChunkFailed.model_validate({**chunk.placement(), "error": error})
 
 
 async def handle_chunks(

@@ -150,19 +150,15 @@ def _result(
     recovered: int,
 ) -> ChunkTranscribed:
     fixed = request.options.language is not None
-    return ChunkTranscribed(
-        job_id=request.job_id,
-        index=request.index,
-        count=request.count,
-        owned=request.owned,
-        overlap_s=request.overlap_s,
-        cut_in_speech=request.cut_in_speech,
-        model=request.model,
-        words=[ChunkWord(**w.model_dump()) for w in words],
-        windows=stats,
-        language=first.language,
-        language_probability=request.language_probability if fixed else first.language_probability,
-        duration=request.duration,
-        word_timestamps=request.options.word_timestamps,
-        recovered_stretches=recovered,
+    return ChunkTranscribed.model_validate(
+        {
+            **request.placement(),
+            "words": [ChunkWord(**w.model_dump()) for w in words],
+            "windows": stats,
+            "language": first.language,
+            "language_probability": request.language_probability if fixed else first.language_probability,
+            "duration": request.duration,
+            "word_timestamps": request.options.word_timestamps,
+            "recovered_stretches": recovered,
+        }
     )

@@ -50,6 +50,10 @@ class ChunkBase(EventBase):
     """The cut at the start of `owned` is inside speech: this chunk and the previous one both heard its overlap."""
     model: str | None = None
 
+    def placement(self) -> dict[str, object]:
+        """Which chunk of which job this is: the fields a result for the same chunk starts from."""
+        return self.model_dump(include={"job_id", "index", "count", "owned", "overlap_s", "cut_in_speech", "model"})
+
 
 class ChunkRequested(ChunkBase):
     """On `transcription.chunks.v1`: one chunk of a job to transcribe."""
