@@ -14,7 +14,6 @@ import numpy.typing as npt
 from processors.audio import SAMPLE_RATE
 from processors.batching import (
     COMPRESSION_RATIO_THRESHOLD,
-    LOG_PROB_THRESHOLD,
     BatchDecoder,
     DecodedWord,
     DecodeOptions,
@@ -110,8 +109,10 @@ def _retries(
 
 
 def _doubtful(result: WindowResult) -> bool:
-    """A recovery decode that still fails Whisper's checks is more likely invented than heard."""
-    return result.avg_logprob < LOG_PROB_THRESHOLD or result.compression_ratio > COMPRESSION_RATIO_THRESHOLD
+    """A recovery decode caught in a repetition loop even after the fallback is invented, not heard. A low
+    log-probability alone is not enough to drop it: the bare engine keeps such text too (and silence, where the
+    model says so, is already dropped)."""
+    return result.compression_ratio > COMPRESSION_RATIO_THRESHOLD
 
 
 class _Word(ChunkWord):
