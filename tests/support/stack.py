@@ -92,14 +92,25 @@ def start_stack(
             raise RuntimeError(f"the stack exited with {process.returncode}:\n{stack.log_tail()}")
         try:
             workers = int(full_env.get("SCRIBEFLOW_WORKERS", "1"))
-            ready = log_path.read_text(errors="replace").count("worker ready")
-            if httpx.get(f"{stack.base_url}/ready", timeout=2).status_code == 200 and ready >= workers:
+            if httpx.get(f"{stack.base_url}/ready", timeout=2).status_code == 200 and _balanced(log_path, workers):
                 return stack
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
     stop_stack(stack)
     raise RuntimeError(f"the stack was not ready after {timeout:.0f} s:\n{stack.log_tail()}")
+
+
+def _balanced(log_path: Path, workers: int) -> bool:
+    """Every worker is up and holds partitions of each agent's topic, so the first job is shared by all of them
+    (a worker busy with a batch would otherwise hold every partition until it polls again)."""
+    log = log_path.read_text(errors="replace")
+    if log.count("worker ready") < workers:
+        return False
+    for agent in ("split", "transcribe", "stitch"):
+        if len(set(re.findall(rf" (\d+) INFO processors.runtime: {agent} assigned", log))) < workers:
+            return False
+    return True
 
 
 def stop_stack(stack: RunningStack, timeout: float = 60) -> int:
