@@ -31,7 +31,8 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> LongRecording:
 def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     running = start_stack(
         tmp_path_factory.mktemp("two-workers"),
-        env={"SCRIBEFLOW_WORKERS": "2", "SCRIBEFLOW_MODEL__CPU_THREADS": "1", "SCRIBEFLOW_BATCH__SIZE": "4"},
+        # Batches of two, so a job of a few chunks still moves in several steps on each worker.
+        env={"SCRIBEFLOW_WORKERS": "2", "SCRIBEFLOW_MODEL__CPU_THREADS": "1", "SCRIBEFLOW_BATCH__SIZE": "2"},
     )
     yield running
     assert stop_stack(running) == 0, running.log_tail()
