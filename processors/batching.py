@@ -13,6 +13,7 @@ faster-whisper 1.2 defines them (pinned in pyproject.toml).
 from __future__ import annotations
 
 import math
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,12 @@ LOG_PROB_THRESHOLD = -1.0
 NO_SPEECH_THRESHOLD = 0.6
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+
+
+def compression_ratio(text: str) -> float:
+    """Whisper's repetition score: UTF-8 length over zlib-compressed length (above 2.4, a loop)."""
+    raw = text.encode("utf-8")
+    return round(len(raw) / len(zlib.compress(raw)), 4) if raw else 0.0
 
 
 def temperatures(requested: float) -> tuple[float, ...]:
@@ -170,7 +177,7 @@ class BatchDecoder:
         self, encoded: Any, features: npt.NDArray[np.float32], language: str, options: DecodeOptions
     ) -> list[_Decoded]:
         """Whisper's fallback, per window: windows that fail the checks are decoded again, hotter, as a batch."""
-        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+        from faster_whisper.transcribe import get_suppressed_tokens
 
         tokenizer = self._tokenizer(language, options)
         previous = tokenizer.encode(" " + options.prompt.strip()) if options.prompt else []
@@ -212,7 +219,7 @@ class BatchDecoder:
                     tokens=tokens,
                     avg_logprob=float(avg_logprob),
                     no_speech_prob=float(output.no_speech_prob),
-                    compression_ratio=float(get_compression_ratio(tokenizer.decode(tokens).strip())),
+                    compression_ratio=compression_ratio(tokenizer.decode(tokens).strip()),
                     temperature=temperature,
                 )
                 attempts[n].append(item)

@@ -8,10 +8,10 @@ words of a segment still open wait, in the stitcher's state, for the next chunk.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from processors.batching import compression_ratio
 from schemas import Segment, Word
 from schemas.state import StitchWord
 
@@ -50,12 +50,6 @@ def ends_sentence(word: str) -> bool:
 def ends_clause(word: str) -> bool:
     text = _core(word)
     return bool(text) and text[-1] in _CLAUSE_MARKS
-
-
-def compression_ratio(text: str) -> float:
-    """Whisper's repetition score: UTF-8 length over zlib-compressed length."""
-    raw = text.encode("utf-8")
-    return round(len(raw) / len(zlib.compress(raw)), 4) if raw else 0.0
 
 
 @dataclass

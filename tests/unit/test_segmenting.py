@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processors.segmenting import HARD_MAX_S, compression_ratio, ends_sentence, segment_words, to_segment
+from processors.batching import compression_ratio
+from processors.segmenting import HARD_MAX_S, ends_sentence, segment_words, to_segment
 from schemas.state import StitchWord
 
 
