@@ -13,8 +13,10 @@ from fastapi import FastAPI
 from api import errors
 from api.deps import Services
 from api.jobstore import JobStore
+from api.keys import KeyStore
 from api.limits import BodySizeLimit
 from api.materialiser import Materialiser
+from api.ratelimit import RateLimiter
 from api.routes import audio, health, jobs, models
 from api.settings import ApiSettings
 from api.watch import JobWatcher
@@ -32,6 +34,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         await asyncio.to_thread(store.check)
         job_store = JobStore(settings.database_path)
         job_store.open()
+        keys = KeyStore(settings.database_path).open()
+        limiter = RateLimiter(settings.limits, settings.database_path)
         publisher = EventPublisher(settings.kafka, client_id="scribeflow-api")
         publisher.start()
         watcher = JobWatcher()
@@ -50,6 +54,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             jobs=job_store,
             materialiser=materialiser,
             watcher=watcher,
+            keys=keys,
+            limiter=limiter,
         )
         try:
             yield
@@ -57,6 +63,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             await asyncio.to_thread(publisher.close)
             await asyncio.to_thread(materialiser.stop)
             job_store.close()
+            keys.close()
+            limiter.close()
 
     app = FastAPI(
         title="scribeflow",

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.jobstore import JobStore
+from api.keys import KeyStore
 from api.materialiser import Materialiser
+from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
 from api.watch import JobWatcher
 from ingest import EventPublisher, ObjectStore
@@ -22,6 +24,8 @@ class Services:
     jobs: JobStore
     materialiser: Materialiser
     watcher: JobWatcher
+    keys: KeyStore
+    limiter: RateLimiter
 
 
 def get_services(request: Request) -> Services:

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     chunks_total INTEGER,
     chunks_done INTEGER,
     audio_seconds_done REAL,
-    recovered_stretches INTEGER
+    recovered_stretches INTEGER,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS segments (
@@ -63,11 +64,12 @@ _ADDED_COLUMNS = {
     "chunks_done": "INTEGER",
     "audio_seconds_done": "REAL",
     "recovered_stretches": "INTEGER",
+    "owner": "TEXT",
 }
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
-    """A database from before chunked transcription gets the progress columns; nothing else changes."""
+    """A database from before chunked transcription or API keys gets their columns; nothing else changes."""
     present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
     for name, kind in _ADDED_COLUMNS.items():
         if name not in present:
@@ -93,6 +95,7 @@ class JobStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         _add_missing_columns(db)
+        db.execute("CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at DESC, id DESC)")
         self._db = db
 
     def close(self) -> None:
@@ -111,13 +114,14 @@ class JobStore:
         with self._lock:
             self.db.execute(
                 """
-                INSERT INTO jobs (id, created_at, updated_at, status, status_rank, filename, audio_key, options)
-                VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)
+                INSERT INTO jobs (id, created_at, updated_at, status, status_rank, filename, audio_key, options, owner)
+                VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET
                     created_at = min(created_at, excluded.created_at),
                     filename = excluded.filename,
                     audio_key = excluded.audio_key,
-                    options = excluded.options
+                    options = excluded.options,
+                    owner = excluded.owner
                 """,
                 (
                     event.job_id,
@@ -126,6 +130,7 @@ class JobStore:
                     event.audio.filename,
                     event.audio.key,
                     event.options.model_dump_json(),
+                    event.owner,
                 ),
             )
 
@@ -197,21 +202,25 @@ class JobStore:
             segments = self._segments(job_id, record["segment_count"]) if record["status"] == "completed" else None
         return _to_job(record, segments)
 
-    def page(self, *, limit: int, after: str | None = None) -> tuple[list[Job], bool]:
-        """Newest first; `after` is the id of the last job of the previous page."""
+    def page(self, *, limit: int, after: str | None = None, owner: str | None = None) -> tuple[list[Job], bool]:
+        """Newest first; `after` is the id of the last job of the previous page; `owner` keeps that key's jobs."""
+        mine = "" if owner is None else " AND owner = :owner"
         with self._lock:
             if after is not None:
-                anchor = self.db.execute("SELECT created_at FROM jobs WHERE id = ?", (after,)).fetchone()
+                anchor = self.db.execute(
+                    f"SELECT created_at FROM jobs WHERE id = :after{mine}", {"after": after, "owner": owner}
+                ).fetchone()
                 if anchor is None:
                     raise KeyError(after)
                 rows = self.db.execute(
-                    """SELECT id FROM jobs WHERE (created_at, id) < (?, ?)
-                    ORDER BY created_at DESC, id DESC LIMIT ?""",
-                    (anchor[0], after, limit + 1),
+                    f"""SELECT id FROM jobs WHERE (created_at, id) < (:at, :after){mine}
+                    ORDER BY created_at DESC, id DESC LIMIT :limit""",
+                    {"at": anchor[0], "after": after, "owner": owner, "limit": limit + 1},
                 ).fetchall()
             else:
                 rows = self.db.execute(
-                    "SELECT id FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?", (limit + 1,)
+                    f"SELECT id FROM jobs WHERE 1 = 1{mine} ORDER BY created_at DESC, id DESC LIMIT :limit",
+                    {"owner": owner, "limit": limit + 1},
                 ).fetchall()
         jobs = [job for (job_id,) in rows[:limit] if (job := self.get(job_id)) is not None]
         return jobs, len(rows) > limit
@@ -280,6 +289,7 @@ def _to_job(record: dict[str, Any], segments: list[Segment] | None) -> Job:
         updated_at=datetime.fromisoformat(str(record["updated_at"])),
         progress=progress,
         filename=record["filename"],
+        owner=record["owner"],
         options=TranscriptionOptions.model_validate_json(str(options)) if options else None,
         language=record["language"],
         language_probability=record["language_probability"],

@@ -2,10 +2,24 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.config import KafkaSettings, StorageSettings
+
+
+class AuthSettings(BaseModel):
+    enabled: bool = True
+    """Off (`SCRIBEFLOW_AUTH__ENABLED=false`) only for local use: then anyone who reaches the port reads every job."""
+
+
+class LimitSettings(BaseModel):
+    """Defaults for keys that carry no limit of their own; None is unlimited."""
+
+    requests_per_minute: int | None = Field(default=600, gt=0)
+    audio_minutes_per_day: float | None = Field(default=None, gt=0)
+    storage_uri: str | None = None
+    """Where the counters live, as a `limits` storage URI (`redis://host:6379`); None: the job database."""
 
 
 class ApiSettings(BaseSettings):
@@ -17,6 +31,10 @@ class ApiSettings(BaseSettings):
     """SQLite job store, materialised from the Kafka topics."""
     materialiser_group_id: str = "scribeflow-api"
     """Consumer group of the materialiser. Replicas with their own SQLite file need distinct groups."""
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    max_audio_seconds: float = Field(default=4 * 3600, gt=0)
+    """Longer uploads are refused before they are accepted (the workers enforce the same setting)."""
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     """Larger uploads get 413 before they are read to the end."""
     served_models: list[str] = Field(default_factory=lambda: ["base"])

@@ -9,11 +9,13 @@ import logging
 from fastapi import UploadFile
 from pydantic import ValidationError
 
+from api.auth import rate_limited
 from api.deps import Services
 from api.errors import ApiError
 from ingest import IngestUnavailable, StorageError, new_job_id, submit
+from ingest.probe import NotAudio, probe
 from ingest.publisher import PublishError
-from schemas import LANGUAGES, AudioRef, Job, TranscriptionOptions, TranscriptionRequested
+from schemas import LANGUAGES, ApiKey, AudioRef, Job, TranscriptionOptions, TranscriptionRequested
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,33 @@ def build_options(*, language: str | None, **fields: object) -> TranscriptionOpt
         raise ApiError(400, f"{param}: {first['msg']}", param=param, code="invalid_value") from e
 
 
-async def accept_upload(services: Services, file: UploadFile, options: TranscriptionOptions) -> TranscriptionRequested:
-    """Store and publish an upload; returns once the broker confirmed the request."""
+async def accept_upload(
+    services: Services, file: UploadFile, options: TranscriptionOptions, caller: ApiKey | None
+) -> TranscriptionRequested:
+    """Check, store and publish an upload; returns once the broker confirmed the request.
+
+    The content is probed before anything is stored: what FFmpeg cannot read as audio, or what lasts longer than
+    the limit, is refused with a 400, and its duration is charged to the caller's daily audio quota (429 when it
+    does not fit)."""
     size = file.size if file.size is not None else await asyncio.to_thread(_measure, file)
     if size == 0:
         raise ApiError(400, "the uploaded file is empty", param="file", code="empty_file")
+    try:
+        probed = await asyncio.to_thread(probe, file.file)
+    except NotAudio as e:
+        raise ApiError(400, f"the uploaded file cannot be used: {e}", param="file", code="undecodable_audio") from e
+    limit = services.settings.max_audio_seconds
+    if probed.seconds > limit:
+        raise ApiError(
+            400,
+            f"the audio lasts {probed.seconds:.0f} s, longer than the limit of {limit:.0f} s",
+            param="file",
+            code="audio_too_long",
+        )
+    if caller is not None:
+        exceeded = await asyncio.to_thread(services.limiter.audio, caller, probed.seconds)
+        if exceeded is not None:
+            raise rate_limited(exceeded)
     try:
         event = await submit(
             store=services.store,
@@ -59,6 +83,7 @@ async def accept_upload(services: Services, file: UploadFile, options: Transcrip
             filename=file.filename,
             content_type=file.content_type,
             options=options,
+            owner=caller.id if caller else None,
         )
     except IngestUnavailable as e:
         raise _unavailable(e) from e
@@ -66,8 +91,10 @@ async def accept_upload(services: Services, file: UploadFile, options: Transcrip
     return event
 
 
-async def accept_reference(services: Services, key: str, options: TranscriptionOptions) -> TranscriptionRequested:
-    """Publish a request for an object already in the store."""
+async def accept_reference(
+    services: Services, key: str, options: TranscriptionOptions, caller: ApiKey | None
+) -> TranscriptionRequested:
+    """Publish a request for an object already in the store (the workers enforce the duration limit on it)."""
     try:
         exists = await asyncio.to_thread(services.store.exists, key)
     except StorageError as e:
@@ -75,7 +102,9 @@ async def accept_reference(services: Services, key: str, options: TranscriptionO
     if not exists:
         raise ApiError(400, f"no object {key!r} in the audio store", param="audio_key", code="audio_not_found")
     job_id = new_job_id()
-    event = TranscriptionRequested(job_id=job_id, audio=AudioRef(key=key), options=options)
+    event = TranscriptionRequested(
+        job_id=job_id, audio=AudioRef(key=key), options=options, owner=caller.id if caller else None
+    )
     try:
         await services.publisher.publish(services.settings.kafka.topics.requests, job_id, event)
     except PublishError as e:

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,51 +24,19 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+sys.path.insert(0, str(REPO))
 
 
 @contextmanager
-def _stack(model: str) -> Iterator[str]:
+def _stack(model: str) -> Iterator[tuple[str, str | None]]:
+    from tests.support.stack import start_stack, stop_stack
+
     with tempfile.TemporaryDirectory(prefix="scribeflow-bench-") as data:
-        port = _free_port()
-        env = {
-            **os.environ,
-            "SCRIBEFLOW_DATA_DIR": data,
-            "SCRIBEFLOW_CACHE_DIR": str(REPO / ".cache"),
-            "SCRIBEFLOW_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{_free_port()}",
-            "SCRIBEFLOW_PORT": str(port),
-            "SCRIBEFLOW_MODEL__NAME": model,
-        }
-        log = Path(data) / "stack.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "stack.cli", "up"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-        url = f"http://127.0.0.1:{port}"
+        stack = start_stack(Path(data), env={"SCRIBEFLOW_MODEL__NAME": model})
         try:
-            deadline = time.monotonic() + 180
-            while not _ready(url, log):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the stack did not start:\n" + log.read_text()[-3000:])
-                time.sleep(0.5)
-            yield url
+            yield stack.base_url, stack.api_key
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
-
-
-def _ready(url: str, log: Path) -> bool:
-    try:
-        ok = httpx.get(f"{url}/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-    return ok and "worker ready" in log.read_text(errors="replace")
+            stop_stack(stack)
 
 
 def direct(audio: Path, model: str, runs: int) -> list[float]:
@@ -105,10 +70,11 @@ def direct(audio: Path, model: str, runs: int) -> list[float]:
     return times[1:]  # the first run warms caches on both sides
 
 
-def endpoint(url: str, audio: Path, runs: int) -> list[float]:
+def endpoint(url: str, key: str | None, audio: Path, runs: int) -> list[float]:
     data = audio.read_bytes()
     times = []
-    with httpx.Client(timeout=300) as client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(timeout=300, headers=headers) as client:
         for _ in range(runs + 1):
             started = time.perf_counter()
             response = client.post(
@@ -124,13 +90,15 @@ def endpoint(url: str, audio: Path, runs: int) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running stack; default: start one")
+    parser.add_argument("--api-key", help="for --url: a key of that stack (default: $SCRIBEFLOW_API_KEY)")
     parser.add_argument("--audio", type=Path, default=REPO.parent / "shared" / "audio" / "jfk.flac")
     parser.add_argument("--model", default="base")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    with nullcontext(args.url) if args.url else _stack(args.model) as url:
-        via_api = endpoint(url, args.audio, args.runs)
+    given = (args.url, args.api_key or os.environ.get("SCRIBEFLOW_API_KEY"))
+    with nullcontext(given) if args.url else _stack(args.model) as (url, key):
+        via_api = endpoint(url, key, args.audio, args.runs)
     baseline = direct(args.audio, args.model, args.runs)
 
     rows = [("faster-whisper, direct", baseline), ("POST /v1/audio/transcriptions", via_api)]

@@ -35,6 +35,7 @@ async def submit(
     filename: str | None,
     content_type: str | None,
     options: TranscriptionOptions,
+    owner: str | None = None,
     job_id: str | None = None,
 ) -> TranscriptionRequested:
     """Store the upload and publish its request; returns the published event once the broker confirmed it."""
@@ -48,6 +49,7 @@ async def submit(
         job_id=job_id,
         audio=AudioRef(key=key, filename=filename, content_type=content_type, size=length),
         options=options,
+        owner=owner,
     )
     try:
         await publisher.publish(topics.requests, job_id, event)

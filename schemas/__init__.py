@@ -13,6 +13,7 @@ from schemas.events import (
     TranscriptionRequested,
 )
 from schemas.http import ErrorBody, ErrorDetail, Job, JobCreated, JobList, JobResult
+from schemas.keys import ApiKey, KeyLimits
 from schemas.languages import LANGUAGES, language_name
 from schemas.openai import (
     Model,
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_TOPICS",
     "EVENT_TYPES",
     "LANGUAGES",
+    "ApiKey",
     "AudioRef",
     "ChunkFailed",
     "ChunkRequested",
@@ -56,6 +58,7 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "JobStatusChanged",
+    "KeyLimits",
     "Model",
     "ModelList",
     "Segment",

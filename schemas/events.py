@@ -49,6 +49,9 @@ class TranscriptionRequested(EventBase):
     type: Literal["transcription.requested"] = "transcription.requested"
     audio: AudioRef
     options: TranscriptionOptions = Field(default_factory=TranscriptionOptions)
+    owner: str | None = None
+    """Id of the API key that submitted the job; only that key (or an admin key) can read it. None: no key
+    (authentication off, or a producer other than the API)."""
 
 
 class JobStatusChanged(EventBase):

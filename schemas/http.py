@@ -42,6 +42,8 @@ class Job(BaseModel):
     updated_at: datetime
     progress: float
     filename: str | None = None
+    owner: str | None = None
+    """Id of the API key that created the job."""
     options: TranscriptionOptions | None = None
     language: str | None = None
     language_probability: float | None = None

@@ -85,7 +85,7 @@ def _child_env(settings: StackSettings) -> dict[str, str]:
     defaults = {
         "SCRIBEFLOW_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "SCRIBEFLOW_STORAGE__LOCAL_ROOT": str(data / "objects"),
-        "SCRIBEFLOW_DATABASE_PATH": str(data / "jobs.sqlite3"),
+        "SCRIBEFLOW_DATABASE_PATH": str(settings.job_database),
         "SCRIBEFLOW_SCRATCH_DIR": str(data / "scratch"),
         "SCRIBEFLOW_MODEL__CACHE_DIR": str(cache / "models"),
         "SCRIBEFLOW_HOST": settings.host,
@@ -157,8 +157,17 @@ def cmd_up(_: argparse.Namespace) -> int:
             named = {**env, "SCRIBEFLOW_INSTANCE_ID": f"{socket.gethostname()}-{stack_id:08x}-worker-{n}"}
             supervisor.spawn(f"worker-{n}", [python, "-m", "stack.cli", "worker"], env=named)
         base = f"http://{settings.host}:{settings.port}"
+        first_key = _first_key(settings)
         if _wait_http(f"{base}/health", timeout=120, alive=alive):
             log.info("scribeflow is up: API on %s (Ctrl-C stops everything)", base)
+            if first_key is not None:
+                print(
+                    "\nA first API key was created (admin). It is shown only this once; keep it:\n\n"
+                    f"    {first_key}\n\n"
+                    f"Send it as `Authorization: Bearer <key>` (the openai SDK's api_key). More keys: "
+                    "`scribeflow keys create NAME`.\n",
+                    flush=True,
+                )
         while alive.is_set():
             if (child := supervisor.reap()) is not None:
                 log.error("%s keeps exiting (code %s); stopping the stack", child.name, child.process.returncode)
@@ -170,6 +179,53 @@ def cmd_up(_: argparse.Namespace) -> int:
         if broker is not None:
             broker.stop()
     return 1 if failed else 0
+
+
+def _first_key(settings: StackSettings) -> str | None:
+    """A fresh stack with authentication on gets one admin key, so it can be used at all."""
+    from api.keys import KeyStore
+
+    if not settings.auth.enabled:
+        return None
+    with KeyStore(settings.job_database) as keys:
+        if keys.any_active():
+            return None
+        _record, key = keys.create("first key", admin=True)
+    return key
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """API keys in the job database, whether or not the stack is running."""
+    from api.keys import KeyStore, UnknownKey
+    from schemas import KeyLimits
+    from stack.settings import StackSettings
+
+    with KeyStore(StackSettings().job_database) as keys:
+        if args.action == "create":
+            limits = KeyLimits(
+                requests_per_minute=args.requests_per_minute, audio_minutes_per_day=args.audio_minutes_per_day
+            )
+            record, key = keys.create(args.name, admin=args.admin, limits=limits)
+            role = "admin key" if record.admin else "key"
+            print(f"created {role} {record.id} ({record.name}); it is shown only this once:", file=sys.stderr)
+            print(key)
+            return 0
+        if args.action == "list":
+            for record in keys.list(include_revoked=args.all):
+                state = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
+                own = ", ".join(f"{k}={v:g}" for k, v in record.limits.model_dump(exclude_none=True).items())
+                print(
+                    f"{record.id}  {record.name!r}  {'admin' if record.admin else 'user'}  {state}  "
+                    f"created {record.created_at:%Y-%m-%d %H:%M}  {own or 'default limits'}"
+                )
+            return 0
+        try:
+            record = keys.revoke(args.id)
+        except UnknownKey:
+            print(f"no key {args.id!r}", file=sys.stderr)
+            return 1
+        print(f"revoked {record.id} ({record.name})")
+        return 0
 
 
 def _version(version: str | None) -> tuple[str, ...]:
@@ -184,7 +240,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     data = {"task": args.task, "word_timestamps": "true"}
     if args.language:
         data["language"] = args.language
-    with httpx.Client(base_url=base, timeout=120) as client, args.file.open("rb") as audio:
+    key = args.api_key or os.environ.get("SCRIBEFLOW_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(base_url=base, timeout=120, headers=headers) as client, args.file.open("rb") as audio:
         response = client.post("/v1/jobs", files={"file": (args.file.name, audio)}, data=data)
         if response.status_code != 202:
             print(f"rejected ({response.status_code}): {response.text}", file=sys.stderr)
@@ -223,6 +281,16 @@ def _follow(client: Any, job_id: str, interval: float = 0.5) -> dict[str, Any]:
             time.sleep(interval)
 
 
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scribeflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,9 +301,22 @@ def build_parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="write the events' JSON Schemas")
     schemas.add_argument("--out", type=Path, default=Path("docs/schemas"))
     schemas.set_defaults(func=cmd_schemas)
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="make a key; prints it alone on the last line, once")
+    create.add_argument("name")
+    create.add_argument("--admin", action="store_true", help="may read and list every job")
+    create.add_argument("--requests-per-minute", type=_positive(int), help="instead of the API's default")
+    create.add_argument("--audio-minutes-per-day", type=_positive(float), help="instead of the API's default")
+    listing = actions.add_parser("list", help="keys and their limits (never the secrets)")
+    listing.add_argument("--all", action="store_true", help="revoked keys too")
+    revoke = actions.add_parser("revoke", help="stop a key from working, at once")
+    revoke.add_argument("id", help="the key's id (`scribeflow keys list`)")
+    keys.set_defaults(func=cmd_keys)
     submit = sub.add_parser("submit", help="transcribe a file through the API, with a progress bar")
     submit.add_argument("file", type=Path)
     submit.add_argument("--url", default="http://127.0.0.1:8000")
+    submit.add_argument("--api-key", help="an API key (default: $SCRIBEFLOW_API_KEY)")
     submit.add_argument("--language")
     submit.add_argument("--task", choices=["transcribe", "translate"], default="transcribe")
     submit.add_argument("--format", choices=["text", "srt", "vtt", "json", "verbose_json"], default="text")

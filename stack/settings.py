@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.settings import AuthSettings
 from ingest.config import KafkaSettings
 from processors.settings import ModelSettings
 
@@ -18,6 +19,9 @@ class StackSettings(BaseSettings):
     """Downloaded broker jars and assembled models."""
     embedded_broker: bool = True
     """Start a local single-node Kafka broker; off when `kafka.bootstrap_servers` names a cluster."""
+    database_path: Path | None = None
+    """The job database (jobs, API keys, rate counters); None: `jobs.sqlite3` in `data_dir`."""
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     """The workers' model; the API is told to serve it under its name and as `whisper-1`."""
@@ -29,3 +33,7 @@ class StackSettings(BaseSettings):
     port: int = 8000
     workers: int = Field(default=1, ge=0)
     """Worker processes, each with its own model."""
+
+    @property
+    def job_database(self) -> Path:
+        return (self.database_path or self.data_dir / "jobs.sqlite3").resolve()

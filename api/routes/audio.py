@@ -10,10 +10,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
+from api.auth import Caller, authenticate
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_responses
 from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
@@ -21,6 +22,7 @@ from api.jobstore import transcript_of
 from api.routes.models import resolve
 from api.submission import accept_upload, build_options, wait_for_job
 from schemas import (
+    ApiKey,
     ErrorBody,
     ErrorDetail,
     Job,
@@ -32,7 +34,7 @@ from schemas import (
     TranscriptTextDone,
 )
 
-router = APIRouter(prefix="/v1/audio", tags=["audio"])
+router = APIRouter(prefix="/v1/audio", tags=["audio"], dependencies=[Depends(authenticate)])
 
 _RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
@@ -46,7 +48,7 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
             "text/event-stream": {"schema": {"type": "string"}},
         }
     },
-    **error_responses(400, 404, 413, 500, 503, 504),
+    **error_responses(400, 401, 404, 413, 429, 500, 503, 504),
 }
 
 # Job errors that are the caller's doing, and the parameter they point at.
@@ -66,6 +68,7 @@ TemperatureField = Annotated[
 @router.post("/transcriptions", responses=_RESPONSES, response_model=None)
 async def create_transcription(
     services: ServicesDep,
+    caller: Caller,
     file: FileField,
     model: ModelField,
     language: Annotated[str | None, Form(description="ISO-639-1 code; detected when absent.")] = None,
@@ -89,6 +92,7 @@ async def create_transcription(
         )
     return await _transcribe(
         services,
+        caller,
         file,
         model=model,
         task=Task.TRANSCRIBE,
@@ -104,6 +108,7 @@ async def create_transcription(
 @router.post("/translations", responses=_RESPONSES, response_model=None)
 async def create_translation(
     services: ServicesDep,
+    caller: Caller,
     file: FileField,
     model: ModelField,
     prompt: PromptField = None,
@@ -113,6 +118,7 @@ async def create_translation(
     """English text from audio in any language the model knows."""
     return await _transcribe(
         services,
+        caller,
         file,
         model=model,
         task=Task.TRANSLATE,
@@ -127,6 +133,7 @@ async def create_translation(
 
 async def _transcribe(
     services: Services,
+    caller: ApiKey | None,
     file: UploadFile,
     *,
     model: str,
@@ -143,7 +150,7 @@ async def _transcribe(
     options = build_options(
         language=language, task=task, prompt=prompt, temperature=temperature, word_timestamps=words, model=served
     )
-    event = await accept_upload(services, file, options)
+    event = await accept_upload(services, file, options, caller)
     if stream:
         return StreamingResponse(
             _events(services, event.job_id),

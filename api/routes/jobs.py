@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
+from api.auth import Caller, authenticate, can_read, owner_filter
 from api.deps import ServicesDep
 from api.errors import ApiError, error_responses
 from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
@@ -22,14 +23,15 @@ from schemas import (
     Task,
 )
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(authenticate)])
 
-_ERRORS = error_responses(400, 404, 409, 413, 503)
+_ERRORS = error_responses(400, 401, 404, 409, 413, 429, 503)
 
 
 @router.post("", status_code=202, response_model=JobCreated, responses=_ERRORS)
 async def create_job(
     services: ServicesDep,
+    caller: Caller,
     file: Annotated[UploadFile | None, File(description="The audio: any format FFmpeg decodes.")] = None,
     audio_key: Annotated[str | None, Form(description="Instead of `file`: a key already in the audio store.")] = None,
     language: Annotated[str | None, Form()] = None,
@@ -51,10 +53,10 @@ async def create_job(
     if (file is None) == (audio_key is None):
         raise ApiError(400, "send exactly one of 'file' (an upload) or 'audio_key'", param="file", code="missing_file")
     if file is not None:
-        event = await accept_upload(services, file, options)
+        event = await accept_upload(services, file, options, caller)
     else:
         assert audio_key is not None
-        event = await accept_reference(services, audio_key, options)
+        event = await accept_reference(services, audio_key, options, caller)
     body = JobCreated(id=event.job_id, status=JobStatus.QUEUED, created_at=event.occurred_at)
     return JSONResponse(
         status_code=202, content=body.model_dump(mode="json"), headers={"Location": f"/v1/jobs/{event.job_id}"}
@@ -64,12 +66,15 @@ async def create_job(
 @router.get("", response_model=JobList, responses=_ERRORS)
 async def list_jobs(
     services: ServicesDep,
+    caller: Caller,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[str | None, Query(description="Id of the last job of the previous page.")] = None,
 ) -> JobList:
-    """Jobs, newest first."""
+    """The caller's jobs (an admin key's: every job), newest first."""
     try:
-        jobs, has_more = await asyncio.to_thread(services.jobs.page, limit=limit, after=after)
+        jobs, has_more = await asyncio.to_thread(
+            services.jobs.page, limit=limit, after=after, owner=owner_filter(caller)
+        )
     except KeyError as e:
         raise ApiError(400, f"no job {after!r} to page after", param="after", code="invalid_value") from e
     return JobList(
@@ -84,11 +89,13 @@ async def list_jobs(
 async def get_job(
     job_id: str,
     services: ServicesDep,
+    caller: Caller,
     format: Annotated[ResponseFormat | None, Query(description="Render the transcript instead of the job.")] = None,
 ) -> Response:
     """The job; with `format`, its transcript in that format (409 until it is completed)."""
     job = await asyncio.to_thread(services.jobs.get, job_id)
-    if job is None:
+    if job is None or not can_read(caller, job.owner):
+        # Another key's job is as absent as one that never existed.
         raise ApiError(404, f"no job with id {job_id!r}", type="not_found_error", param="job_id", code="job_not_found")
     if format is None:
         return JSONResponse(job.model_dump(mode="json"))

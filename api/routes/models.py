@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
+from fastapi import APIRouter, Depends
+
+from api.auth import authenticate
 from api.deps import ServicesDep
 from api.errors import ApiError
 from schemas import ErrorBody, Model, ModelList
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(authenticate)])
 
 WHISPER_1 = "whisper-1"
 
@@ -32,12 +35,15 @@ def resolve(requested: str, models: list[str]) -> str:
     )
 
 
-@router.get("", response_model=ModelList)
+_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 429)}
+
+
+@router.get("", response_model=ModelList, responses=_ERRORS)
 async def list_models(services: ServicesDep) -> ModelList:
     return ModelList(data=[Model(id=name) for name in served(services.settings.served_models)])
 
 
-@router.get("/{model_id}", response_model=Model, responses={404: {"model": ErrorBody}})
+@router.get("/{model_id}", response_model=Model, responses={**_ERRORS, 404: {"model": ErrorBody}})
 async def get_model(model_id: str, services: ServicesDep) -> Model:
     if model_id not in served(services.settings.served_models):
         raise ApiError(

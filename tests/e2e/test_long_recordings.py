@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.support.accuracy import errors, lost_words
@@ -110,8 +109,9 @@ def test_both_workers_transcribe_chunks(
 
 
 def test_submit_shows_a_progress_bar(two_workers: RunningStack, recording: LongRecording) -> None:
+    command = [sys.executable, "-m", "stack.cli", "submit", str(recording.path), "--url", two_workers.base_url]
     result = subprocess.run(
-        [sys.executable, "-m", "stack.cli", "submit", str(recording.path), "--url", two_workers.base_url],
+        [*command, "--api-key", two_workers.api_key or ""],
         capture_output=True,
         text=True,
         timeout=300,
@@ -120,4 +120,4 @@ def test_submit_shows_a_progress_bar(two_workers: RunningStack, recording: LongR
     assert result.returncode == 0, result.stderr
     assert re.search(r"completed: 100%\|.*\| [\d.]+/[\d.]+ \[.*chunks (\d+)/\1\]", result.stderr), result.stderr[-500:]
     assert "fellow americans" in result.stdout.lower()
-    assert httpx.get(f"{two_workers.base_url}/health", timeout=5).status_code == 200
+    assert two_workers.get("/health", timeout=5).status_code == 200

@@ -8,7 +8,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
@@ -23,7 +22,7 @@ GERMAN = shared("fleurs_de_000.ogg")
 
 @pytest.fixture(scope="module")
 def client(stack: RunningStack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=f"{stack.base_url}/v1", api_key="unused", max_retries=0, timeout=300) as c:
+    with openai.OpenAI(base_url=f"{stack.base_url}/v1", api_key=stack.api_key, max_retries=0, timeout=300) as c:
         yield c
 
 
@@ -178,9 +177,9 @@ def test_errors_name_the_parameter(client: openai.OpenAI, tmp_path: Path) -> Non
 
 
 def test_missing_file_and_model(stack: RunningStack) -> None:
-    no_file = httpx.post(f"{stack.base_url}/v1/audio/transcriptions", data={"model": "whisper-1"})
+    no_file = stack.post("/v1/audio/transcriptions", data={"model": "whisper-1"})
     assert no_file.status_code == 400 and no_file.json()["error"]["param"] == "file"
-    no_model = httpx.post(f"{stack.base_url}/v1/audio/transcriptions", files={"file": ("a.flac", JFK.read_bytes())})
+    no_model = stack.post("/v1/audio/transcriptions", files={"file": ("a.flac", JFK.read_bytes())})
     assert no_model.status_code == 400 and no_model.json()["error"]["param"] == "model"
     validate(no_model.json(), "ErrorResponse")
 
@@ -188,7 +187,7 @@ def test_missing_file_and_model(stack: RunningStack) -> None:
 def test_concurrent_requests_queue_instead_of_failing(stack: RunningStack) -> None:
     async def many() -> list[str]:
         async with openai.AsyncOpenAI(
-            base_url=f"{stack.base_url}/v1", api_key="unused", max_retries=0, timeout=300
+            base_url=f"{stack.base_url}/v1", api_key=stack.api_key, max_retries=0, timeout=300
         ) as client:
 
             async def one() -> str:

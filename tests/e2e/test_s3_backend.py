@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from minio import Minio
 
@@ -53,9 +52,9 @@ def test_reference_to_an_object_already_in_the_bucket(s3_stack: RunningStack, s3
     client = Minio(endpoint, access_key=access, secret_key=secret, secure=False)
     source: Path = shared("librispeech_dev-clean_1272-128104-0000.wav")
     client.fput_object(BUCKET, "incoming/quilter.wav", str(source))
-    response = httpx.post(f"{s3_stack.base_url}/v1/jobs", data={"audio_key": "incoming/quilter.wav"}, timeout=30)
+    response = s3_stack.post("/v1/jobs", data={"audio_key": "incoming/quilter.wav"}, timeout=30)
     assert response.status_code == 202, response.text
-    missing = httpx.post(f"{s3_stack.base_url}/v1/jobs", data={"audio_key": "incoming/nope.wav"}, timeout=30)
+    missing = s3_stack.post("/v1/jobs", data={"audio_key": "incoming/nope.wav"}, timeout=30)
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "audio_not_found"
     job = s3_stack.wait(response.json()["id"])
     assert job["status"] == "completed" and "quilter" in job["result"]["text"].lower()

@@ -25,8 +25,8 @@ def impatient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
 
 def test_timeout_names_the_job_which_still_completes(impatient_stack: RunningStack, tmp_path: Path) -> None:
     audio = long_speech(tmp_path / "long.flac")
-    response = httpx.post(
-        f"{impatient_stack.base_url}/v1/audio/transcriptions",
+    response = impatient_stack.post(
+        "/v1/audio/transcriptions",
         files={"file": (audio.name, audio.read_bytes())},
         data={"model": "whisper-1"},
         timeout=60,
@@ -44,6 +44,7 @@ def test_stream_timeout_ends_with_an_error_event(impatient_stack: RunningStack, 
     with httpx.stream(
         "POST",
         f"{impatient_stack.base_url}/v1/audio/transcriptions",
+        headers=impatient_stack.headers,
         files={"file": (audio.name, audio.read_bytes())},
         data={"model": "whisper-1", "stream": "true"},
         timeout=60,

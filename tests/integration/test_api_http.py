@@ -8,7 +8,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api import ApiSettings, create_app
+from api.keys import KeyStore
 from ingest import KafkaSettings, StorageSettings
+from tests.support.audio import SHARED_AUDIO
 from tests.support.ports import free_port
 
 
@@ -22,9 +24,17 @@ def _settings(tmp_path: Path, **overrides: object) -> ApiSettings:
     )
 
 
+def _client(settings: ApiSettings) -> TestClient:
+    """A client that sends a key made in the API's database."""
+    with KeyStore(settings.database_path) as keys:
+        _record, key = keys.create("tests")
+    return TestClient(create_app(settings), headers={"Authorization": f"Bearer {key}"})
+
+
 def test_upload_without_broker_is_503_and_leaves_nothing(tmp_path: Path) -> None:
-    with TestClient(create_app(_settings(tmp_path))) as client:
-        response = client.post("/v1/jobs", files={"file": ("a.wav", b"RIFF....WAVE", "audio/wav")})
+    with _client(_settings(tmp_path)) as client:
+        jfk = (SHARED_AUDIO / "jfk.flac").read_bytes()
+        response = client.post("/v1/jobs", files={"file": ("a.flac", jfk, "audio/flac")})
         assert response.status_code == 503
         error = response.json()["error"]
         assert error["type"] == "server_error" and error["code"] == "service_unavailable"
@@ -34,7 +44,7 @@ def test_upload_without_broker_is_503_and_leaves_nothing(tmp_path: Path) -> None
 
 
 def test_validation_errors_use_the_openai_body(tmp_path: Path) -> None:
-    with TestClient(create_app(_settings(tmp_path, max_upload_bytes=1000))) as client:
+    with _client(_settings(tmp_path, max_upload_bytes=1000)) as client:
         cases = [
             (client.post("/v1/jobs", data={"language": "en"}), 400, "file"),
             (client.post("/v1/jobs", files={"file": ("a.wav", b"", "audio/wav")}), 400, "file"),
@@ -75,7 +85,7 @@ def test_streamed_upload_without_length_is_cut_off_at_the_limit(tmp_path: Path) 
             yield b"\x00" * 10_000
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    with TestClient(create_app(settings)) as client:
+    with _client(settings) as client:
         response = client.post(
             "/v1/jobs", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
         )

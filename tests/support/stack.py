@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,22 @@ class RunningStack:
     data_dir: Path
     process: subprocess.Popen[bytes]
     log_path: Path
+    api_key: str | None = None
+    """An admin key the test run made with `scribeflow keys create` (None when authentication is off)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """The environment the stack was started with (the CLI needs it to reach the same database)."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        kwargs.setdefault("timeout", 30)
+        return httpx.get(f"{self.base_url}{path}", headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        kwargs.setdefault("timeout", 60)
+        return httpx.post(f"{self.base_url}{path}", headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
 
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -36,10 +52,10 @@ class RunningStack:
         """POST /v1/jobs with `path`'s bytes (or `content`) as the upload and `data` as form fields."""
         body = content if content is not None else path.read_bytes() if path else b""
         name = path.name if path else "upload.bin"
-        return httpx.post(f"{self.base_url}/v1/jobs", files={"file": (name, body)}, data=data, timeout=60)
+        return self.post("/v1/jobs", files={"file": (name, body)}, data=data)
 
     def job(self, job_id: str) -> dict[str, Any]:
-        job: dict[str, Any] = httpx.get(f"{self.base_url}/v1/jobs/{job_id}", timeout=10).json()
+        job: dict[str, Any] = self.get(f"/v1/jobs/{job_id}", timeout=10).json()
         return job
 
     def wait(
@@ -63,6 +79,19 @@ class RunningStack:
         return int(found[-1])
 
 
+def create_key(env: Mapping[str, str], name: str, *options: str) -> str:
+    """A new API key, made by the CLI as a user would (`scribeflow keys create`): its last line of output."""
+    out = subprocess.run(
+        [sys.executable, "-m", "stack.cli", "keys", "create", name, *options],
+        cwd=REPO,
+        env=dict(env),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
 def start_stack(
     data_dir: Path, *, env: Mapping[str, str] = {}, bootstrap: str | None = None, timeout: float = 180
 ) -> RunningStack:
@@ -81,18 +110,21 @@ def start_stack(
     }
     log_path = data_dir / "stack.log"
     data_dir.mkdir(parents=True, exist_ok=True)
+    api_key = None
+    if full_env.get("SCRIBEFLOW_AUTH__ENABLED", "true").lower() not in ("false", "0"):
+        api_key = create_key(full_env, "tests", "--admin")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "stack.cli", "up"], cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
-    stack = RunningStack(f"http://127.0.0.1:{api_port}", bootstrap, data_dir, process, log_path)
+    stack = RunningStack(f"http://127.0.0.1:{api_port}", bootstrap, data_dir, process, log_path, api_key, full_env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the stack exited with {process.returncode}:\n{stack.log_tail()}")
         try:
             workers = int(full_env.get("SCRIBEFLOW_WORKERS", "1"))
-            if httpx.get(f"{stack.base_url}/ready", timeout=2).status_code == 200 and _balanced(log_path, workers):
+            if stack.get("/ready", timeout=2).status_code == 200 and _balanced(log_path, workers):
                 return stack
         except httpx.HTTPError:
             pass
