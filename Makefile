@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install system-deps lint unit schemas clean
+.PHONY: run test install system-deps test-deps lint unit schemas clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,16 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Debian's docker-compose (v1) validates docker-compose.yml in the tests; there is no Docker engine to run it.
+test-deps:
+	@command -v docker-compose >/dev/null || { \
+		echo "installing docker-compose (validates docker-compose.yml)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			docker-compose; }
+
 # The test run starts what it needs itself (a Kafka broker, a Ceph RGW S3 server, the whole stack for the
 # end-to-end tests) and stops it again, pass or fail; see tests/conftest.py.
-test: install lint
+test: install test-deps lint
 	$(BIN)/python -c "from tests.support.rgw import ensure_rgw_installed; ensure_rgw_installed()"
 	$(BIN)/python -m pytest
 

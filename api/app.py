@@ -16,8 +16,11 @@ from api.jobstore import JobStore
 from api.keys import KeyStore
 from api.limits import BodySizeLimit
 from api.materialiser import Materialiser
+from api.metrics import ApiMetrics, HttpMetrics
+from api.queue_depth import QueueDepth, consumer_groups
 from api.ratelimit import RateLimiter
 from api.routes import audio, health, jobs, models
+from api.routes import metrics as metrics_route
 from api.settings import ApiSettings
 from api.watch import JobWatcher
 from ingest import EventPublisher, open_store
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
+    metrics = ApiMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,7 +49,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             group_id=settings.materialiser_group_id,
             store=job_store,
             on_update=watcher.notify,
+            on_transition=metrics.transition,
         )
+        groups = consumer_groups(settings.kafka, settings.worker_group_id, settings.materialiser_group_id)
+        collectors = [metrics.jobs_collector(job_store), QueueDepth(settings.kafka, groups)]
+        for collector in collectors:
+            metrics.registry.register(collector)
         materialiser.start()
         app.state.services = Services(
             settings=settings,
@@ -56,6 +65,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             watcher=watcher,
             keys=keys,
             limiter=limiter,
+            metrics=metrics,
         )
         try:
             yield
@@ -65,6 +75,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             job_store.close()
             keys.close()
             limiter.close()
+            for collector in collectors:
+                metrics.registry.unregister(collector)
 
     app = FastAPI(
         title="scribeflow",
@@ -73,9 +85,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(HttpMetrics, metrics=metrics)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(audio.router)
     app.include_router(models.router)
+    app.include_router(metrics_route.router)
     return app

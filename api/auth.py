@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import ServicesDep
+from api.deps import Services, ServicesDep
 from api.errors import ApiError
 from api.ratelimit import Exceeded
 from schemas import ApiKey
@@ -26,7 +26,8 @@ _x_api_key = APIKeyHeader(name="x-api-key", auto_error=False, description="The s
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="scribeflow"'}
 
 
-def rate_limited(exceeded: Exceeded) -> ApiError:
+def rate_limited(services: Services, exceeded: Exceeded) -> ApiError:
+    services.metrics.rate_limited.labels(exceeded.limit).inc()
     unit = "requests per minute" if exceeded.limit == "requests_per_minute" else "minutes of audio per day"
     return ApiError(
         429,
@@ -67,7 +68,7 @@ async def authenticate(
         )
     exceeded = await asyncio.to_thread(services.limiter.request, key)
     if exceeded is not None:
-        raise rate_limited(exceeded)
+        raise rate_limited(services, exceeded)
     return key
 
 

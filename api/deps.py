@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from api.jobstore import JobStore
 from api.keys import KeyStore
 from api.materialiser import Materialiser
+from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
 from api.watch import JobWatcher
@@ -26,6 +27,7 @@ class Services:
     watcher: JobWatcher
     keys: KeyStore
     limiter: RateLimiter
+    metrics: ApiMetrics
 
 
 def get_services(request: Request) -> Services:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,19 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
 
+@dataclass(frozen=True)
+class Transition:
+    """A job's status changed (seen once, by whichever materialiser applied it first)."""
+
+    job_id: str
+    status: JobStatus
+    created_at: datetime
+    at: datetime
+    model: str | None
+    language: str | None
+    duration: float | None
+
+
 def _ts(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -134,7 +148,8 @@ class JobStore:
                 ),
             )
 
-    def apply_status(self, event: JobStatusChanged) -> None:
+    def apply_status(self, event: JobStatusChanged) -> Transition | None:
+        """Moves the job forward; returns what changed when its status did (None for a repeat or a late event)."""
         at = _ts(event.occurred_at)
         status = event.status
         error = event.error.model_dump_json() if event.error else None
@@ -147,8 +162,11 @@ class JobStore:
                     ON CONFLICT (id) DO NOTHING""",
                     (event.job_id, at, at),
                 )
-                row = db.execute("SELECT status_rank, progress FROM jobs WHERE id = ?", (event.job_id,)).fetchone()
-                rank, progress = row
+                row = db.execute(
+                    "SELECT status_rank, progress, status, created_at FROM jobs WHERE id = ?", (event.job_id,)
+                ).fetchone()
+                rank, progress, before, created = row
+                moved = None
                 if status.rank > rank or (status.rank == rank and not status.terminal):
                     db.execute(
                         """UPDATE jobs SET status = ?, status_rank = ?, progress = ?, updated_at = max(updated_at, ?),
@@ -178,10 +196,33 @@ class JobStore:
                             event.job_id,
                         ),
                     )
+                    if status.value != before:
+                        found = db.execute(
+                            "SELECT model, language, duration FROM jobs WHERE id = ?", (event.job_id,)
+                        ).fetchone()
+                        moved = Transition(
+                            job_id=event.job_id,
+                            status=status,
+                            created_at=datetime.fromisoformat(created),
+                            at=event.occurred_at,
+                            model=found[0],
+                            language=found[1],
+                            duration=found[2],
+                        )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return moved
+
+    def count_by_status(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.db.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
+
+    def ping(self) -> None:
+        """Raises if the database does not answer."""
+        with self._lock:
+            self.db.execute("SELECT 1").fetchone()
 
     def upsert_segment(self, event: SegmentTranscribed) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.jobstore import JobStore
+from api.jobstore import JobStore, Transition
 from ingest.config import KafkaSettings
 from schemas import JobStatusChanged, SegmentTranscribed, TranscriptionRequested
 
@@ -29,11 +29,13 @@ class Materialiser:
         group_id: str,
         store: JobStore,
         on_update: Callable[[str], None] | None = None,
+        on_transition: Callable[[Transition], None] | None = None,
     ) -> None:
         self._settings = settings
         self._group_id = group_id
         self._store = store
         self._on_update = on_update
+        self._on_transition = on_transition
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.assigned = threading.Event()
@@ -122,7 +124,9 @@ class Materialiser:
 
     def _status(self, raw: bytes) -> str:
         event = JobStatusChanged.model_validate_json(raw)
-        self._store.apply_status(event)
+        moved = self._store.apply_status(event)
+        if moved is not None and self._on_transition is not None:
+            self._on_transition(moved)
         return event.job_id
 
     def _segment(self, raw: bytes) -> str:

@@ -23,12 +23,16 @@ class LimitSettings(BaseModel):
 
 
 class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore", env_parse_none_str=""
+    )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     database_path: Path = Path("data/jobs.sqlite3")
     """SQLite job store, materialised from the Kafka topics."""
+    worker_group_id: str = "scribeflow-worker"
+    """The workers' `SCRIBEFLOW_GROUP_ID`: whose consumer lag `/metrics` reports."""
     materialiser_group_id: str = "scribeflow-api"
     """Consumer group of the materialiser. Replicas with their own SQLite file need distinct groups."""
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -72,7 +72,7 @@ async def accept_upload(
     if caller is not None:
         exceeded = await asyncio.to_thread(services.limiter.audio, caller, probed.seconds)
         if exceeded is not None:
-            raise rate_limited(exceeded)
+            raise rate_limited(services, exceeded)
     try:
         event = await submit(
             store=services.store,

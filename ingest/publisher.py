@@ -98,6 +98,19 @@ class EventPublisher:
         except TimeoutError as e:
             raise PublishError("broker did not confirm the events in time") from e
 
+    def ping(self, timeout: float = 3.0) -> None:
+        """Raises `PublishError` unless a broker answers a metadata request and the requests topic exists."""
+        if self._producer is None:
+            raise PublishError("publisher is not started")
+        topic = self._settings.topics.requests
+        try:
+            metadata = self._producer.list_topics(topic, timeout=timeout)
+        except Exception as e:  # KafkaException: no broker answered in time
+            raise PublishError(f"no broker answered: {e}") from e
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            raise PublishError(f"topic {topic} is not available: {found.error if found else 'missing'}")
+
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is still queued, then stop the callback thread."""
         if self._producer is None:

@@ -62,7 +62,9 @@ class RecoverySettings(BaseModel):
 
 
 class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore", env_parse_none_str=""
+    )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -81,4 +83,7 @@ class WorkerSettings(BaseSettings):
     max_audio_seconds: float = Field(default=4 * 3600, gt=0)
     max_chunk_attempts: int = Field(default=3, ge=1)
     """A chunk whose processing killed the worker this many times fails its job instead of being tried again."""
+    metrics_port: int | None = Field(default=9400, ge=0, le=65535)
+    """Port of the worker's Prometheus endpoint; empty for none (`scribeflow up` gives each worker its own)."""
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped by Prometheus from another machine
     log_level: str = "info"

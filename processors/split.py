@@ -28,6 +28,7 @@ from ingest.storage import ObjectNotFound, ObjectStore, StorageError
 from processors.audio import SAMPLE_RATE, UndecodableAudio, decode_audio
 from processors.chunk_audio import chunk_key, put_chunk
 from processors.engine import Transcriber
+from processors.metrics import WorkerMetrics
 from processors.planning import PlannedChunk, plan_chunks
 from processors.settings import ChunkingSettings
 from processors.speech import SpeechOptions, find_speech, level_speech
@@ -55,6 +56,7 @@ class SplitResources:
     chunking: ChunkingSettings
     partitions: int
     """Partitions of the chunk topic: chunks of one job go round-robin over all of them."""
+    metrics: WorkerMetrics | None = None
 
 
 class JobFailed(Exception):
@@ -106,6 +108,8 @@ async def handle_request(raw: bytes | None, source: Source, res: SplitResources,
             )
         )
         return
+    if res.metrics is not None:
+        res.metrics.jobs_split.inc()
     first = zlib.crc32(job_id.encode())  # jobs start on different partitions, then go round-robin
     await emitter.chunks([(chunk, (first + chunk.index) % res.partitions) for chunk in split.chunks])
     await emitter.status(

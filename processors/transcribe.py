@@ -24,6 +24,7 @@ from ingest.storage import ObjectNotFound, ObjectStore, StorageError
 from processors.audio import UndecodableAudio
 from processors.chunk_audio import get_chunk
 from processors.engine import Transcriber
+from processors.metrics import WorkerMetrics
 from processors.recovery import RecoveryOptions
 from processors.transcribing import LoadedChunk, transcribe_chunks
 from processors.transport import Emitter, Source, parse
@@ -58,6 +59,7 @@ class TranscribeResources:
     """Most chunk events taken into one decode."""
     batch_window_s: float
     """How long to wait for more chunk events before decoding what there is."""
+    metrics: WorkerMetrics | None = None
 
 
 @dataclass
@@ -114,17 +116,29 @@ async def handle_chunks(
         clock_start = time.perf_counter()
         results += await asyncio.to_thread(_transcribe, work, res)
         seconds = sum(item.chunk.owned.duration for item in work)
-        log.info(
-            "decoded %d chunks of %d jobs (%.1f s of audio) in %.1f s",
-            len(work),
-            len({item.chunk.job_id for item in work}),
-            seconds,
-            time.perf_counter() - clock_start,
-        )
+        elapsed = time.perf_counter() - clock_start
+        jobs = len({item.chunk.job_id for item in work})
+        log.info("decoded %d chunks of %d jobs (%.1f s of audio) in %.1f s", len(work), jobs, seconds, elapsed)
+        if res.metrics is not None:
+            _observe(res.metrics, len(work), jobs, seconds, elapsed)
+    if res.metrics is not None:
+        for result in results:
+            if isinstance(result, ChunkFailed):
+                res.metrics.chunks.labels(result.error.code).inc()
+            else:
+                res.metrics.chunks.labels("transcribed").inc()
+                res.metrics.recovered.inc(result.recovered_stretches)
     if results:
         await emitter.chunk_results(results)
     for item in work:
         attempts.clear(item.key, item.source.partition)
+
+
+def _observe(metrics: WorkerMetrics, chunks: int, jobs: int, seconds: float, elapsed: float) -> None:
+    metrics.batch_size.observe(chunks)
+    metrics.batch_jobs.observe(jobs)
+    metrics.batch_seconds.observe(elapsed)
+    metrics.audio.inc(seconds)
 
 
 def _transcribe(work: list[_Work], res: TranscribeResources) -> list[ChunkTranscribed | ChunkFailed]:

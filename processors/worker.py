@@ -11,6 +11,7 @@ from ingest.publisher import EventPublisher
 from ingest.storage import open_store
 from processors.app import build_agents
 from processors.engine import Transcriber
+from processors.metrics import WorkerMetrics
 from processors.recovery import RecoveryOptions
 from processors.runtime import AgentRunner
 from processors.settings import WorkerSettings
@@ -32,6 +33,10 @@ def run_worker(settings: WorkerSettings) -> None:
     # Loaded before joining the groups, so a worker never holds partitions it cannot serve yet.
     transcriber.load()
     log.info("model %s loaded in %.2f s", settings.model.name, transcriber.load_seconds or 0.0)
+    metrics = WorkerMetrics()
+    metrics.model_load.labels(settings.model.name, settings.model.device).set(transcriber.load_seconds or 0.0)
+    if settings.metrics_port is not None:
+        metrics.serve(settings.metrics_port, settings.metrics_host)
     kafka = settings.kafka.model_copy(
         update={"delivery_timeout_s": max(settings.kafka.delivery_timeout_s, WORKER_DELIVERY_TIMEOUT_S)}
     )
@@ -48,6 +53,7 @@ def run_worker(settings: WorkerSettings) -> None:
             max_audio_seconds=settings.max_audio_seconds,
             chunking=settings.chunking,
             partitions=settings.kafka.partitions,
+            metrics=metrics,
         ),
         transcribe=TranscribeResources(
             store=store,
@@ -59,6 +65,7 @@ def run_worker(settings: WorkerSettings) -> None:
             max_attempts=settings.max_chunk_attempts,
             batch_size=settings.batch.size,
             batch_window_s=settings.batch.window_s,
+            metrics=metrics,
         ),
         stitch=StitchResources(store=store),
     )

@@ -155,6 +155,8 @@ def cmd_up(_: argparse.Namespace) -> int:
             # Named, so a crashed worker restarted by the supervisor rejoins the group without a rebalance.
             stack_id = zlib.crc32(str(settings.data_dir.resolve()).encode())
             named = {**env, "SCRIBEFLOW_INSTANCE_ID": f"{socket.gethostname()}-{stack_id:08x}-worker-{n}"}
+            first_port = settings.worker_metrics_port
+            named["SCRIBEFLOW_METRICS_PORT"] = "" if first_port is None else str(first_port + n)
             supervisor.spawn(f"worker-{n}", [python, "-m", "stack.cli", "worker"], env=named)
         base = f"http://{settings.host}:{settings.port}"
         first_key = _first_key(settings)

@@ -11,7 +11,9 @@ from processors.settings import ModelSettings
 
 
 class StackSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore", env_parse_none_str=""
+    )
 
     data_dir: Path = Path("data")
     """Broker log, audio objects, job database and scratch space of the embedded stack."""
@@ -33,6 +35,8 @@ class StackSettings(BaseSettings):
     port: int = 8000
     workers: int = Field(default=1, ge=0)
     """Worker processes, each with its own model."""
+    worker_metrics_port: int | None = Field(default=9400, ge=0, le=65000)
+    """Worker N's Prometheus endpoint listens on this port + N; empty for none."""
 
     @property
     def job_database(self) -> Path:

@@ -91,3 +91,12 @@ def test_streamed_upload_without_length_is_cut_off_at_the_limit(tmp_path: Path) 
         )
     assert response.status_code == 413, response.text
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_ready_names_what_is_down(tmp_path: Path) -> None:
+    with TestClient(create_app(_settings(tmp_path))) as client:
+        response = client.get("/ready")  # no key needed
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["kafka"].startswith("error") and body["storage"] == "ok" and body["database"] == "ok"

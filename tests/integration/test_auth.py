@@ -6,10 +6,6 @@ them, into the API's own database.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,47 +15,13 @@ from fastapi.testclient import TestClient
 
 from api import ApiSettings, create_app
 from api.settings import AuthSettings, LimitSettings
-from ingest import KafkaSettings, StorageSettings
-from schemas import TopicNames
-from stack.topics import ensure_topics
 from tests.support.audio import SHARED_AUDIO
-from tests.support.stack import REPO
+from tests.support.keys import bearer, cli, new_key
 
 pytestmark = pytest.mark.kafka
 
 JFK = SHARED_AUDIO / "jfk.flac"  # 11 s
 SHORT = SHARED_AUDIO / "librispeech_test-clean_672-122797-0000.flac"  # 4 s
-
-
-@pytest.fixture
-def settings(kafka_bootstrap: str, tmp_path: Path) -> ApiSettings:
-    suffix = uuid.uuid4().hex[:8]
-    topics = TopicNames(**{name: f"{name}-{suffix}" for name in TopicNames.model_fields})
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topics=topics, partitions=1, delivery_timeout_s=10)
-    ensure_topics(kafka)
-    return ApiSettings(
-        kafka=kafka,
-        storage=StorageSettings(local_root=tmp_path / "objects"),
-        database_path=tmp_path / "jobs.sqlite3",
-        materialiser_group_id=f"auth-{suffix}",
-    )
-
-
-def cli(settings: ApiSettings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SCRIBEFLOW_DATABASE_PATH": str(settings.database_path)}
-    return subprocess.run(
-        [sys.executable, "-m", "stack.cli", "keys", *args], cwd=REPO, env=env, capture_output=True, text=True
-    )
-
-
-def new_key(settings: ApiSettings, name: str, *options: str) -> str:
-    done = cli(settings, "create", name, *options)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture

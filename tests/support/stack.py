@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.ports import free_port
+from tests.support.ports import free_port, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,6 +32,11 @@ class RunningStack:
     """An admin key the test run made with `scribeflow keys create` (None when authentication is off)."""
     env: dict[str, str] = field(default_factory=dict)
     """The environment the stack was started with (the CLI needs it to reach the same database)."""
+
+    def worker_metrics(self, n: int = 0) -> str:
+        """Worker `n`'s Prometheus exposition."""
+        port = int(self.env["SCRIBEFLOW_WORKER_METRICS_PORT"]) + n
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
 
     @property
     def headers(self) -> dict[str, str]:
@@ -106,6 +111,7 @@ def start_stack(
         "SCRIBEFLOW_CACHE_DIR": str(REPO / ".cache"),
         "SCRIBEFLOW_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "SCRIBEFLOW_PORT": str(api_port),
+        "SCRIBEFLOW_WORKER_METRICS_PORT": str(free_ports(int(env.get("SCRIBEFLOW_WORKERS", "1")))),
         **env,
     }
     log_path = data_dir / "stack.log"

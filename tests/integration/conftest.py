@@ -1,0 +1,27 @@
+"""An API configured against the session's broker, on topics of its own."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from api import ApiSettings
+from ingest import KafkaSettings, StorageSettings
+from schemas import TopicNames
+from stack.topics import ensure_topics
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, tmp_path: Path) -> ApiSettings:
+    suffix = uuid.uuid4().hex[:8]
+    topics = TopicNames(**{name: f"{name}-{suffix}" for name in TopicNames.model_fields})
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topics=topics, partitions=1, delivery_timeout_s=10)
+    ensure_topics(kafka)
+    return ApiSettings(
+        kafka=kafka,
+        storage=StorageSettings(local_root=tmp_path / "objects"),
+        database_path=tmp_path / "jobs.sqlite3",
+        materialiser_group_id=f"api-{suffix}",
+    )

@@ -1,0 +1,27 @@
+"""API keys made the way a user makes them: `scribeflow keys …` on the API's database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from api import ApiSettings
+from tests.support.stack import REPO
+
+
+def cli(settings: ApiSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SCRIBEFLOW_DATABASE_PATH": str(settings.database_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "stack.cli", "keys", *args], cwd=REPO, env=env, capture_output=True, text=True
+    )
+
+
+def new_key(settings: ApiSettings, name: str, *options: str) -> str:
+    done = cli(settings, "create", name, *options)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
