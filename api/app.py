@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.accuracy import AccuracyStore
 from api.deps import Services
 from api.jobstore import JobStore
 from api.keys import KeyStore
@@ -19,6 +20,7 @@ from api.materialiser import Materialiser
 from api.metrics import ApiMetrics, HttpMetrics
 from api.queue_depth import QueueDepth, consumer_groups
 from api.ratelimit import RateLimiter
+from api.routes import accuracy as accuracy_route
 from api.routes import audio, health, jobs, models
 from api.routes import metrics as metrics_route
 from api.settings import ApiSettings
@@ -39,6 +41,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         job_store = JobStore(settings.database_path)
         job_store.open()
         keys = KeyStore(settings.database_path).open()
+        accuracy = AccuracyStore(settings.database_path).open()
         limiter = RateLimiter(settings.limits, settings.database_path)
         publisher = EventPublisher(settings.kafka, client_id="scribeflow-api")
         publisher.start()
@@ -66,6 +69,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             keys=keys,
             limiter=limiter,
             metrics=metrics,
+            accuracy=accuracy,
         )
         try:
             yield
@@ -74,6 +78,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             await asyncio.to_thread(materialiser.stop)
             job_store.close()
             keys.close()
+            accuracy.close()
             limiter.close()
             for collector in collectors:
                 metrics.registry.unregister(collector)
@@ -91,5 +96,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(audio.router)
     app.include_router(models.router)
+    app.include_router(accuracy_route.router)
     app.include_router(metrics_route.router)
     return app

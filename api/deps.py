@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.accuracy import AccuracyStore
 from api.jobstore import JobStore
 from api.keys import KeyStore
 from api.materialiser import Materialiser
@@ -28,6 +29,7 @@ class Services:
     keys: KeyStore
     limiter: RateLimiter
     metrics: ApiMetrics
+    accuracy: AccuracyStore
 
 
 def get_services(request: Request) -> Services:

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     chunks_done INTEGER,
     audio_seconds_done REAL,
     recovered_stretches INTEGER,
-    owner TEXT
+    owner TEXT,
+    review INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS segments (
@@ -66,6 +67,7 @@ _ADDED_COLUMNS = {
     "audio_seconds_done": "REAL",
     "recovered_stretches": "INTEGER",
     "owner": "TEXT",
+    "review": "INTEGER NOT NULL DEFAULT 0",
 }
 
 
@@ -215,6 +217,10 @@ class JobStore:
                 raise
         return moved
 
+    def mark_for_review(self, job_id: str) -> None:
+        with self._lock:
+            self.db.execute("UPDATE jobs SET review = 1 WHERE id = ?", (job_id,))
+
     def count_by_status(self) -> dict[str, int]:
         with self._lock:
             return dict(self.db.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
@@ -243,9 +249,15 @@ class JobStore:
             segments = self._segments(job_id, record["segment_count"]) if record["status"] == "completed" else None
         return _to_job(record, segments)
 
-    def page(self, *, limit: int, after: str | None = None, owner: str | None = None) -> tuple[list[Job], bool]:
-        """Newest first; `after` is the id of the last job of the previous page; `owner` keeps that key's jobs."""
+    def page(
+        self, *, limit: int, after: str | None = None, owner: str | None = None, review_pending: bool = False
+    ) -> tuple[list[Job], bool]:
+        """Newest first; `after` is the id of the last job of the previous page; `owner` keeps that key's jobs;
+        `review_pending` keeps completed jobs sampled for review that have no score yet (`api.accuracy`'s table)."""
         mine = "" if owner is None else " AND owner = :owner"
+        wanted = mine
+        if review_pending:
+            wanted += " AND review = 1 AND status = 'completed' AND id NOT IN (SELECT job_id FROM job_scores)"
         with self._lock:
             if after is not None:
                 anchor = self.db.execute(
@@ -254,13 +266,13 @@ class JobStore:
                 if anchor is None:
                     raise KeyError(after)
                 rows = self.db.execute(
-                    f"""SELECT id FROM jobs WHERE (created_at, id) < (:at, :after){mine}
+                    f"""SELECT id FROM jobs WHERE (created_at, id) < (:at, :after){wanted}
                     ORDER BY created_at DESC, id DESC LIMIT :limit""",
                     {"at": anchor[0], "after": after, "owner": owner, "limit": limit + 1},
                 ).fetchall()
             else:
                 rows = self.db.execute(
-                    f"SELECT id FROM jobs WHERE 1 = 1{mine} ORDER BY created_at DESC, id DESC LIMIT :limit",
+                    f"SELECT id FROM jobs WHERE 1 = 1{wanted} ORDER BY created_at DESC, id DESC LIMIT :limit",
                     {"owner": owner, "limit": limit + 1},
                 ).fetchall()
         jobs = [job for (job_id,) in rows[:limit] if (job := self.get(job_id)) is not None]

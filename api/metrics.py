@@ -18,10 +18,11 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.jobstore import JobStore, Transition
-from schemas import JobStatus
+from schemas import JobScore, JobStatus
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+WER_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0)
 SPEED_BUCKETS = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
@@ -83,12 +84,37 @@ class ApiMetrics:
         self.languages = Counter(
             "scribeflow_detected_languages", "Completed jobs by language", ["language"], registry=r
         )
+        self.wer = Histogram(
+            "scribeflow_job_wer",
+            "Word error rate of jobs scored against a reference",
+            ["model", "language"],
+            buckets=WER_BUCKETS,
+            registry=r,
+        )
+        self.reference_words = Counter(
+            "scribeflow_scored_reference_words",
+            "Words of the references jobs were scored against",
+            ["model", "language"],
+            registry=r,
+        )
+        self.word_errors = Counter(
+            "scribeflow_scored_word_errors",
+            "Substituted, deleted and inserted words in scored jobs (over reference words: WER)",
+            ["model", "language"],
+            registry=r,
+        )
         self.jobs_finished = Counter(
             "scribeflow_jobs_finished", "Jobs that reached a final state", ["status"], registry=r
         )
 
     def jobs_collector(self, jobs: JobStore) -> Collector:
         return _JobsByState(jobs)
+
+    def scored(self, score: JobScore) -> None:
+        self.wer.labels(score.model, score.language).observe(score.wer)
+        self.reference_words.labels(score.model, score.language).inc(score.reference_words)
+        errors = score.substitutions + score.deletions + score.insertions
+        self.word_errors.labels(score.model, score.language).inc(errors)
 
     def transition(self, moved: Transition) -> None:
         """What the materialiser saw a job do."""

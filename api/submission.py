@@ -9,6 +9,7 @@ import logging
 from fastapi import UploadFile
 from pydantic import ValidationError
 
+from api.accuracy import sampled_for_review
 from api.auth import rate_limited
 from api.deps import Services
 from api.errors import ApiError
@@ -87,7 +88,7 @@ async def accept_upload(
         )
     except IngestUnavailable as e:
         raise _unavailable(e) from e
-    await asyncio.to_thread(services.jobs.record_request, event)
+    await asyncio.to_thread(_record, services, event)
     return event
 
 
@@ -109,7 +110,7 @@ async def accept_reference(
         await services.publisher.publish(services.settings.kafka.topics.requests, job_id, event)
     except PublishError as e:
         raise _unavailable(e) from e
-    await asyncio.to_thread(services.jobs.record_request, event)
+    await asyncio.to_thread(_record, services, event)
     return event
 
 
@@ -128,6 +129,12 @@ async def wait_for_job(services: Services, job_id: str, *, within: float) -> Job
                 return None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
+
+
+def _record(services: Services, event: TranscriptionRequested) -> None:
+    services.jobs.record_request(event)
+    if sampled_for_review(event.job_id, services.settings.review_share):
+        services.jobs.mark_for_review(event.job_id)
 
 
 def _measure(file: UploadFile) -> int:

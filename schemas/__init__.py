@@ -3,6 +3,7 @@
 This package imports nothing else of the project, so consumers in other services can vendor it alone.
 """
 
+from schemas.accuracy import AccuracyGroup, AccuracyReport, JobScore, ReferenceTranscript
 from schemas.chunks import ChunkFailed, ChunkRequested, ChunkResult, ChunkTranscribed, ChunkWord, TimeSpan, WindowStats
 from schemas.events import (
     AudioRef,
@@ -40,6 +41,8 @@ __all__ = [
     "DEFAULT_TOPICS",
     "EVENT_TYPES",
     "LANGUAGES",
+    "AccuracyGroup",
+    "AccuracyReport",
     "ApiKey",
     "AudioRef",
     "ChunkFailed",
@@ -56,11 +59,13 @@ __all__ = [
     "JobError",
     "JobList",
     "JobResult",
+    "JobScore",
     "JobStatus",
     "JobStatusChanged",
     "KeyLimits",
     "Model",
     "ModelList",
+    "ReferenceTranscript",
     "Segment",
     "SegmentTranscribed",
     "Task",

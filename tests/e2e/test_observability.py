@@ -10,7 +10,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.audio import SHARED_AUDIO
-from tests.support.stack import REPO, RunningStack
+from tests.support.keys import bearer
+from tests.support.stack import REPO, RunningStack, create_key
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -79,3 +80,38 @@ def test_dashboard_and_alerts_use_only_metrics_that_exist(stack: RunningStack) -
     prometheus = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
     assert {job["job_name"] for job in prometheus["scrape_configs"]} == {"scribeflow-api", "scribeflow-worker"}
     assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yml"]
+
+
+def test_a_job_scored_against_its_reference_shows_in_accuracy_and_metrics(stack: RunningStack) -> None:
+    job = stack.wait(stack.submit(SHARED_AUDIO / "jfk.flac").json()["id"])
+    assert job["status"] == "completed"
+    review = [j["id"] for j in stack.get("/v1/review", params={"limit": 100}).json()["data"]]
+    assert job["id"] in review  # the stack samples every job for review
+
+    other = bearer(create_key(stack.env, "outsider"))
+    reference = {
+        "text": "And so my fellow Americans, ask not what your country can do for you, ask what you can do "
+        "for your country."
+    }
+    assert stack.post(f"/v1/jobs/{job['id']}/reference", json=reference, headers=other).status_code == 404
+    assert stack.post(f"/v1/jobs/{job['id']}/reference", json={"text": ""}).status_code == 400
+    scored = stack.post(f"/v1/jobs/{job['id']}/reference", json=reference)
+    assert scored.status_code == 200, scored.text
+    score = scored.json()
+    assert score["reference_words"] == 22 and score["wer"] < 0.1 and score["language"] == "en"
+    assert job["id"] not in [j["id"] for j in stack.get("/v1/review", params={"limit": 100}).json()["data"]]
+
+    report = stack.get("/v1/accuracy", params={"days": 1}).json()
+    group = next(g for g in report["data"] if g["language"] == "en")
+    assert group["jobs"] >= 1 and group["reference_words"] >= 22 and 0 <= group["wer"] < 0.2
+    assert stack.get("/v1/accuracy", headers=other).json()["data"] == []  # not the outsider's jobs
+    found = samples(stack.get("/metrics").text)
+    assert total(found, "scribeflow_job_wer_count", language="en") >= 1
+    assert total(found, "scribeflow_scored_reference_words_total", language="en") >= 22
+
+    queued = stack.submit(SHARED_AUDIO / "jfk.flac").json()["id"]
+    early = stack.post(f"/v1/jobs/{queued}/reference", json=reference)
+    assert early.status_code in (200, 409)  # 409 unless it already finished
+    if early.status_code == 409:
+        assert early.json()["error"]["code"] == "job_not_completed"
+    stack.wait(queued)
