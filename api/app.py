@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, openapi
 from api.accuracy import AccuracyStore
 from api.deps import Services
 from api.jobstore import JobStore
@@ -92,6 +92,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(HttpMetrics, metrics=metrics)
     errors.install(app)
+    openapi.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(audio.router)

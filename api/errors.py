@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from schemas import ErrorBody, ErrorDetail
 
@@ -52,6 +53,15 @@ _STATUS_TYPES = {
 }
 
 
+def _allowed(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _scope = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -66,9 +76,15 @@ def install(app: FastAPI) -> None:
         return error_response(400, ErrorDetail(message=message, type="invalid_request_error", param=param, code=None))
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_, code = _STATUS_TYPES.get(exc.status_code, ("invalid_request_error", None))
-        return error_response(exc.status_code, ErrorDetail(message=str(exc.detail), type=type_, code=code))
+        detail = ErrorDetail(message=str(exc.detail), type=type_, code=code)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            # RFC 9110: `Allow` lists every method of the resource. Starlette names only the first route that
+            # matched the path, and GET and POST of one path are two routes here.
+            headers["Allow"] = ", ".join(_allowed(request))
+        return error_response(exc.status_code, detail, headers or None)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Caller, authenticate, can_read, owner_filter
 from api.deps import ServicesDep
 from api.errors import ApiError, error_responses
+from api.routes.jobs import unknown_anchor
 from schemas import AccuracyReport, JobList, JobScore, JobStatus, ReferenceTranscript
 
 router = APIRouter(tags=["accuracy"], dependencies=[Depends(authenticate)])
@@ -62,7 +63,7 @@ async def review_queue(
             services.jobs.page, limit=limit, after=after or None, owner=owner_filter(caller), review_pending=True
         )
     except KeyError as e:
-        raise ApiError(400, f"no job {after!r} to page after", param="after", code="invalid_value") from e
+        raise unknown_anchor(after) from e
     return JobList(
         data=jobs,
         has_more=has_more,

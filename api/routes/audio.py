@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response, StreamingResponse
@@ -36,17 +36,17 @@ from schemas import (
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"], dependencies=[Depends(authenticate)])
 
-_RESPONSES: dict[int | str, dict[str, object]] = {
+# The JSON bodies come from the routes' `response_model` (components the document can resolve); the other formats
+# are declared here.
+_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
+        "description": "The transcript in `response_format`; with `stream`, server-sent events.",
         "content": {
-            "application/json": {
-                "schema": {
-                    "anyOf": [TranscriptionJson.model_json_schema(), TranscriptionVerboseJson.model_json_schema()]
-                }
-            },
             "text/plain": {"schema": {"type": "string"}},
+            "application/x-subrip": {"schema": {"type": "string"}},
+            "text/vtt": {"schema": {"type": "string"}},
             "text/event-stream": {"schema": {"type": "string"}},
-        }
+        },
     },
     **error_responses(400, 401, 404, 413, 429, 500, 503, 504),
 }
@@ -57,7 +57,9 @@ _CLIENT_ERRORS = {"undecodable_audio": "file", "empty_audio": "file", "model_not
 FileField = Annotated[
     UploadFile, File(description="The audio: flac, mp3, mp4, m4a, ogg, wav, webm, or anything FFmpeg decodes.")
 ]
-ModelField = Annotated[str, Form(description="`whisper-1` or a served model name (see `GET /v1/models`).")]
+ModelField = Annotated[
+    str, Form(min_length=1, description="`whisper-1` or a served model name (see `GET /v1/models`).")
+]
 PromptField = Annotated[str | None, Form(description="Text that guides spelling and style.")]
 FormatField = Annotated[ResponseFormat, Form()]
 TemperatureField = Annotated[
@@ -65,7 +67,7 @@ TemperatureField = Annotated[
 ]
 
 
-@router.post("/transcriptions", responses=_RESPONSES, response_model=None)
+@router.post("/transcriptions", responses=_RESPONSES, response_model=TranscriptionJson | TranscriptionVerboseJson)
 async def create_transcription(
     services: ServicesDep,
     caller: Caller,
@@ -105,7 +107,7 @@ async def create_transcription(
     )
 
 
-@router.post("/translations", responses=_RESPONSES, response_model=None)
+@router.post("/translations", responses=_RESPONSES, response_model=TranscriptionJson | TranscriptionVerboseJson)
 async def create_translation(
     services: ServicesDep,
     caller: Caller,

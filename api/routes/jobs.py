@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -21,6 +21,8 @@ from schemas import (
     JobList,
     JobStatus,
     Task,
+    TranscriptionJson,
+    TranscriptionVerboseJson,
 )
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(authenticate)])
@@ -73,10 +75,10 @@ async def list_jobs(
     """The caller's jobs (an admin key's: every job), newest first."""
     try:
         jobs, has_more = await asyncio.to_thread(
-            services.jobs.page, limit=limit, after=after, owner=owner_filter(caller)
+            services.jobs.page, limit=limit, after=after or None, owner=owner_filter(caller)
         )
     except KeyError as e:
-        raise ApiError(400, f"no job {after!r} to page after", param="after", code="invalid_value") from e
+        raise unknown_anchor(after) from e
     return JobList(
         data=jobs,
         has_more=has_more,
@@ -85,7 +87,29 @@ async def list_jobs(
     )
 
 
-@router.get("/{job_id}", response_model=Job, responses=_ERRORS)
+_JOB_OR_TRANSCRIPT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The job; with `format`, its transcript in that format.",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}},
+            "application/x-subrip": {"schema": {"type": "string"}},
+            "text/vtt": {"schema": {"type": "string"}},
+        },
+    },
+    **_ERRORS,
+}
+
+
+def unknown_anchor(after: str | None) -> ApiError:
+    """`after` names no job the caller can see: nothing to page after."""
+    return ApiError(404, f"no job {after!r} to page after", type="not_found_error", param="after", code="job_not_found")
+
+
+@router.get(
+    "/{job_id}",
+    response_model=Job | TranscriptionJson | TranscriptionVerboseJson,
+    responses=_JOB_OR_TRANSCRIPT,
+)
 async def get_job(
     job_id: str,
     services: ServicesDep,

@@ -84,7 +84,7 @@ def test_a_job_belongs_to_the_key_that_created_it(settings: ApiSettings, client:
     assert [j["id"] for j in client.get("/v1/jobs", headers=bearer(alice)).json()["data"]] == [job_id]
     assert [j["id"] for j in client.get("/v1/jobs", headers=bearer(bob)).json()["data"]] == [theirs]
     # Paging after another key's job is as unknown as paging after a job that does not exist.
-    assert client.get("/v1/jobs", headers=bearer(bob), params={"after": job_id}).status_code == 400
+    assert client.get("/v1/jobs", headers=bearer(bob), params={"after": job_id}).status_code == 404
     everything = client.get("/v1/jobs", headers=bearer(admin)).json()["data"]
     assert {j["id"] for j in everything} == {job_id, theirs}
     assert client.get(f"/v1/jobs/{job_id}", headers=bearer(admin)).status_code == 200
