@@ -33,12 +33,13 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Debian's docker-compose (v1) validates docker-compose.yml in the tests; there is no Docker engine to run it.
+# Debian's docker-compose (v1) validates docker-compose.yml in the tests (there is no Docker engine to run it);
+# Debian's PostgreSQL runs a throw-away server for the database tests.
 test-deps:
-	@command -v docker-compose >/dev/null || { \
-		echo "installing docker-compose (validates docker-compose.yml)"; \
+	@command -v docker-compose >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing docker-compose (validates docker-compose.yml) and postgresql (database tests)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			docker-compose; }
+			docker-compose postgresql; }
 
 # The test run starts what it needs itself (a Kafka broker, a Ceph RGW S3 server, the whole stack for the
 # end-to-end tests) and stops it again, pass or fail; see tests/conftest.py.

@@ -3,36 +3,18 @@ picked for human review.
 
 WER comes from `jiwer` after Whisper's own normalisers (the English one for English, which also evens out
 spellings and numbers; the basic one, which drops punctuation and case, for every other language), so scores
-match how Whisper's results are usually reported. Scores live in the job database next to the jobs.
+match how Whisper's results are usually reported. Scores live in the API's database next to the jobs.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+
+from sqlalchemy import Engine, text
 
 from schemas import AccuracyGroup, Job, JobScore
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS job_scores (
-    job_id TEXT PRIMARY KEY,
-    owner TEXT,
-    model TEXT NOT NULL,
-    language TEXT NOT NULL,
-    reference TEXT NOT NULL,
-    reference_words INTEGER NOT NULL,
-    substitutions INTEGER NOT NULL,
-    deletions INTEGER NOT NULL,
-    insertions INTEGER NOT NULL,
-    wer REAL NOT NULL,
-    scored_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS job_scores_by_time ON job_scores (scored_at);
-"""
 
 
 @dataclass(frozen=True)
@@ -83,31 +65,10 @@ def sampled_for_review(job_id: str, share: float) -> bool:
 
 
 class AccuracyStore:
-    """Thread-safe; one SQLite connection."""
+    """Thread-safe (a pool of connections)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def open(self) -> AccuracyStore:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(_SCHEMA)
-        self._db = db
-        return self
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("accuracy store is not open")
-        return self._db
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def score(self, job: Job, reference: str) -> JobScore:
         """Scores a completed job (again, if it was scored before: the newest reference wins)."""
@@ -126,62 +87,59 @@ class AccuracyStore:
             wer=round(counts.wer, 6),
             scored_at=at,
         )
-        with self._lock:
-            self.db.execute(
-                """INSERT INTO job_scores (job_id, owner, model, language, reference, reference_words, substitutions,
-                    deletions, insertions, wer, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (job_id) DO UPDATE SET reference = excluded.reference,
-                    reference_words = excluded.reference_words, substitutions = excluded.substitutions,
-                    deletions = excluded.deletions, insertions = excluded.insertions, wer = excluded.wer,
-                    scored_at = excluded.scored_at""",
-                (
-                    job.id,
-                    job.owner,
-                    score.model,
-                    language,
-                    reference,
-                    counts.reference_words,
-                    counts.substitutions,
-                    counts.deletions,
-                    counts.insertions,
-                    score.wer,
-                    at.isoformat(),
+        with self.engine.begin() as db:
+            db.execute(
+                text(
+                    """INSERT INTO job_scores (job_id, owner, model, language, reference, reference_words,
+                        substitutions, deletions, insertions, wer, scored_at)
+                    VALUES (:job, :owner, :model, :language, :reference, :words, :subs, :dels, :ins, :wer, :at)
+                    ON CONFLICT (job_id) DO UPDATE SET reference = excluded.reference,
+                        reference_words = excluded.reference_words, substitutions = excluded.substitutions,
+                        deletions = excluded.deletions, insertions = excluded.insertions, wer = excluded.wer,
+                        scored_at = excluded.scored_at"""
                 ),
+                {
+                    "job": job.id,
+                    "owner": job.owner,
+                    "model": score.model,
+                    "language": language,
+                    "reference": reference,
+                    "words": counts.reference_words,
+                    "subs": counts.substitutions,
+                    "dels": counts.deletions,
+                    "ins": counts.insertions,
+                    "wer": score.wer,
+                    "at": at.isoformat(timespec="microseconds"),
+                },
             )
         return score
-
-    def scored(self, job_ids: list[str]) -> set[str]:
-        if not job_ids:
-            return set()
-        marks = ",".join("?" * len(job_ids))
-        with self._lock:
-            rows = self.db.execute(f"SELECT job_id FROM job_scores WHERE job_id IN ({marks})", job_ids).fetchall()
-        return {row[0] for row in rows}
 
     def summary(self, *, days: float, owner: str | None) -> list[AccuracyGroup]:
         """Per model and language over the last `days`: WER over all words (errors / reference words), and the
         mean of the jobs' own WERs."""
-        since = (datetime.now(UTC) - timedelta(days=days)).isoformat()
+        since = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds")
         mine = "" if owner is None else " AND owner = :owner"
-        with self._lock:
-            rows = self.db.execute(
-                f"""SELECT model, language, count(*), sum(reference_words),
-                    sum(substitutions), sum(deletions), sum(insertions), avg(wer)
-                FROM job_scores WHERE scored_at >= :since{mine}
-                GROUP BY model, language ORDER BY model, language""",
+        with self.engine.connect() as db:
+            rows = db.execute(
+                text(
+                    f"""SELECT model, language, count(*), sum(reference_words),
+                        sum(substitutions), sum(deletions), sum(insertions), avg(wer)
+                    FROM job_scores WHERE scored_at >= :since{mine}
+                    GROUP BY model, language ORDER BY model, language"""
+                ),
                 {"since": since, "owner": owner},
-            ).fetchall()
+            ).all()
         return [
             AccuracyGroup(
                 model=model,
                 language=language,
-                jobs=jobs,
-                reference_words=words,
-                substitutions=subs,
-                deletions=dels,
-                insertions=ins,
+                jobs=int(jobs),
+                reference_words=int(words),
+                substitutions=int(subs),
+                deletions=int(dels),
+                insertions=int(ins),
                 wer=round((subs + dels + ins) / words, 6) if words else 0.0,
-                mean_job_wer=round(mean, 6),
+                mean_job_wer=round(float(mean), 6),
             )
             for model, language, jobs, words, subs, dels, ins, mean in rows
         ]

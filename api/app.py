@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api import errors, openapi
 from api.accuracy import AccuracyStore
+from api.database import open_database
 from api.deps import Services
 from api.jobstore import JobStore
 from api.keys import KeyStore
@@ -38,11 +39,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.storage)
         await asyncio.to_thread(store.check)
-        job_store = JobStore(settings.database_path)
-        job_store.open()
-        keys = KeyStore(settings.database_path).open()
-        accuracy = AccuracyStore(settings.database_path).open()
-        limiter = RateLimiter(settings.limits, settings.database_path)
+        engine = await asyncio.to_thread(open_database, settings.database_url, settings.database_path)
+        job_store = JobStore(engine)
+        keys = KeyStore(engine)
+        accuracy = AccuracyStore(engine)
+        limiter = RateLimiter(settings.limits, engine)
         publisher = EventPublisher(settings.kafka, client_id="scribeflow-api")
         publisher.start()
         watcher = JobWatcher()
@@ -76,10 +77,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         finally:
             await asyncio.to_thread(publisher.close)
             await asyncio.to_thread(materialiser.stop)
-            job_store.close()
-            keys.close()
-            accuracy.close()
-            limiter.close()
+            engine.dispose()
             for collector in collectors:
                 metrics.registry.unregister(collector)
 

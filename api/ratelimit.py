@@ -1,100 +1,87 @@
 """Per-key rate limits and quotas, counted with the `limits` package in storage every API replica shares.
 
 Two limits: requests per minute (every authenticated request) and audio minutes per day (each accepted upload
-costs its probed duration). Both are fixed windows that start at a key's first hit. The counters live in the job
-database by default (a `limits` storage backed by SQLite, below), or wherever `SCRIBEFLOW_LIMITS__STORAGE_URI`
-points (`redis://…` and the other backends `limits` ships).
+costs its probed duration). Both are fixed windows that start at a key's first hit. The counters live in the API's
+database by default (a `limits` storage on SQLAlchemy, below: SQLite or PostgreSQL), or wherever
+`SCRIBEFLOW_LIMITS__STORAGE_URI` points (`redis://…` and the other backends `limits` ships).
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from limits import RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.settings import LimitSettings
 from schemas import ApiKey
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rate_counters (
-    key TEXT PRIMARY KEY,
-    count INTEGER NOT NULL,
-    expires_at REAL NOT NULL
-);
-"""
 
+class SqlStorage(Storage):
+    """Counters in the API's database; each increment is one atomic statement, so replicas sharing the database
+    agree."""
 
-class SqliteStorage(Storage):
-    """Counters in a SQLite table; each increment is one atomic statement, so processes sharing the file agree."""
+    STORAGE_SCHEME = ["scribeflow+sql"]
 
-    STORAGE_SCHEME = ["scribeflow+sqlite"]
-
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: float | str | bool) -> None:
-        super().__init__(uri, wrap_exceptions, **options)
-        path = Path(str(options.get("path") or (uri or "").partition("://")[2]))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(None, False)
+        self.engine = engine
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return sqlite3.Error
+        return SQLAlchemyError
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        with self._lock:
-            row = self._db.execute(
-                """
-                INSERT INTO rate_counters (key, count, expires_at) VALUES (:key, :amount, :expires)
-                ON CONFLICT (key) DO UPDATE SET
-                    count = CASE WHEN expires_at <= :now THEN excluded.count ELSE count + excluded.count END,
-                    expires_at = CASE WHEN expires_at <= :now THEN excluded.expires_at ELSE expires_at END
-                RETURNING count
-                """,
+        with self.engine.begin() as db:
+            count = db.execute(
+                text(
+                    """INSERT INTO rate_counters (key, count, expires_at) VALUES (:key, :amount, :expires)
+                    ON CONFLICT (key) DO UPDATE SET
+                        count = CASE WHEN rate_counters.expires_at <= :now THEN excluded.count
+                            ELSE rate_counters.count + excluded.count END,
+                        expires_at = CASE WHEN rate_counters.expires_at <= :now THEN excluded.expires_at
+                            ELSE rate_counters.expires_at END
+                    RETURNING count"""
+                ),
                 {"key": key, "amount": amount, "expires": now + expiry, "now": now},
-            ).fetchone()
-        return int(row[0])
+            ).scalar_one()
+        return int(count)
 
     def get(self, key: str) -> int:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT count FROM rate_counters WHERE key = ? AND expires_at > ?", (key, time.time())
-            ).fetchone()
-        return int(row[0]) if row else 0
+        with self.engine.connect() as db:
+            count = db.execute(
+                text("SELECT count FROM rate_counters WHERE key = :key AND expires_at > :now"),
+                {"key": key, "now": time.time()},
+            ).scalar()
+        return int(count or 0)
 
     def get_expiry(self, key: str) -> float:
-        with self._lock:
-            row = self._db.execute("SELECT expires_at FROM rate_counters WHERE key = ?", (key,)).fetchone()
-        return float(row[0]) if row and row[0] > time.time() else time.time()
+        with self.engine.connect() as db:
+            expires = db.execute(text("SELECT expires_at FROM rate_counters WHERE key = :key"), {"key": key}).scalar()
+        now = time.time()
+        return float(expires) if expires is not None and expires > now else now
 
     def check(self) -> bool:
         try:
-            with self._lock:
-                self._db.execute("SELECT 1").fetchone()
-        except sqlite3.Error:
+            with self.engine.connect() as db:
+                db.execute(text("SELECT 1"))
+        except SQLAlchemyError:
             return False
         return True
 
     def reset(self) -> int | None:
-        with self._lock:
-            return self._db.execute("DELETE FROM rate_counters").rowcount
+        with self.engine.begin() as db:
+            return db.execute(text("DELETE FROM rate_counters")).rowcount
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM rate_counters WHERE key = ?", (key,))
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self.engine.begin() as db:
+            db.execute(text("DELETE FROM rate_counters WHERE key = :key"), {"key": key})
 
 
 @dataclass(frozen=True)
@@ -106,17 +93,13 @@ class Exceeded:
 
 
 class RateLimiter:
-    def __init__(self, settings: LimitSettings, database_path: Path) -> None:
+    def __init__(self, settings: LimitSettings, engine: Engine) -> None:
         self.settings = settings
         storage = storage_from_string(settings.storage_uri) if settings.storage_uri else None
         if storage is not None and not isinstance(storage, Storage):
             raise ValueError(f"{settings.storage_uri!r} names an asyncio storage; use its synchronous scheme")
-        self.storage: Storage = storage or SqliteStorage(path=str(database_path))
+        self.storage: Storage = storage or SqlStorage(engine)
         self._window = FixedWindowRateLimiter(self.storage)
-
-    def close(self) -> None:
-        if isinstance(self.storage, SqliteStorage):
-            self.storage.close()
 
     def request(self, key: ApiKey) -> Exceeded | None:
         """Counts one request of `key`; what it exceeded, if anything."""

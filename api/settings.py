@@ -29,8 +29,11 @@ class ApiSettings(BaseSettings):
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    database_url: str | None = None
+    """PostgreSQL (`postgresql://user:password@host/db`) for jobs, keys, rate counters and scores, shared by every
+    API replica; None: the SQLite file at `database_path`."""
     database_path: Path = Path("data/jobs.sqlite3")
-    """SQLite job store, materialised from the Kafka topics."""
+    """The SQLite database when no `database_url` is set."""
     worker_group_id: str = "scribeflow-worker"
     """The workers' `SCRIBEFLOW_GROUP_ID`: whose consumer lag `/metrics` reports."""
     materialiser_group_id: str = "scribeflow-api"

@@ -13,7 +13,7 @@ from api.accuracy import sampled_for_review
 from api.auth import rate_limited
 from api.deps import Services
 from api.errors import ApiError
-from ingest import IngestUnavailable, StorageError, new_job_id, submit
+from ingest import IngestUnavailable, InvalidKey, StorageError, new_job_id, submit
 from ingest.probe import NotAudio, probe
 from ingest.publisher import PublishError
 from schemas import LANGUAGES, ApiKey, AudioRef, Job, TranscriptionOptions, TranscriptionRequested
@@ -98,8 +98,10 @@ async def accept_reference(
     """Publish a request for an object already in the store (the workers enforce the duration limit on it)."""
     try:
         exists = await asyncio.to_thread(services.store.exists, key)
-    except StorageError as e:
+    except InvalidKey as e:
         raise ApiError(400, "audio_key is not a valid object key", param="audio_key", code="invalid_value") from e
+    except StorageError as e:
+        raise _unavailable(e) from e
     if not exists:
         raise ApiError(400, f"no object {key!r} in the audio store", param="audio_key", code="audio_not_found")
     job_id = new_job_id()
@@ -128,7 +130,8 @@ async def wait_for_job(services: Services, job_id: str, *, within: float) -> Job
             if remaining <= 0:
                 return None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+                # Woken by this replica's materialiser; the periodic look covers events another replica applied.
+                await asyncio.wait_for(changed.wait(), min(remaining, 2.0))
 
 
 def _record(services: Services, event: TranscriptionRequested) -> None:

@@ -4,6 +4,7 @@ from ingest.config import KafkaSettings, StorageSettings
 from ingest.publisher import EventPublisher, PublishError
 from ingest.service import IngestUnavailable, audio_key, new_job_id, submit
 from ingest.storage import (
+    InvalidKey,
     LocalObjectStore,
     ObjectNotFound,
     ObjectStore,
@@ -15,6 +16,7 @@ from ingest.storage import (
 __all__ = [
     "EventPublisher",
     "IngestUnavailable",
+    "InvalidKey",
     "KafkaSettings",
     "LocalObjectStore",
     "ObjectNotFound",

@@ -19,6 +19,10 @@ class StorageError(Exception):
     """The store could not complete an operation."""
 
 
+class InvalidKey(StorageError):
+    """The key could never name an object (absolute, `..`, not normalised)."""
+
+
 class ObjectNotFound(StorageError):
     """The key does not exist in the store."""
 
@@ -27,7 +31,7 @@ def validate_key(key: str) -> str:
     """Keys are relative POSIX paths without `..`, so a key can never escape its bucket or root."""
     path = PurePosixPath(key)
     if not key or path.is_absolute() or ".." in path.parts or key != str(path):
-        raise StorageError(f"invalid object key {key!r}")
+        raise InvalidKey(f"invalid object key {key!r}")
     return key
 
 
@@ -110,6 +114,7 @@ class S3ObjectStore:
 
     def put(self, key: str, data: BinaryIO, *, length: int, content_type: str | None = None) -> None:
         from minio.error import MinioException
+        from urllib3.exceptions import HTTPError  # an unreachable server: retries exhausted
 
         try:
             self._client.put_object(
@@ -120,11 +125,12 @@ class S3ObjectStore:
                 content_type=content_type or "application/octet-stream",
                 part_size=16 * 1024 * 1024 if length < 0 else 0,
             )
-        except (MinioException, OSError) as e:
+        except (MinioException, OSError, HTTPError) as e:
             raise StorageError(f"cannot write {key}: {e}") from e
 
     def download(self, key: str, destination: Path) -> int:
         from minio.error import MinioException, S3Error
+        from urllib3.exceptions import HTTPError  # an unreachable server: retries exhausted
 
         try:
             self._client.fget_object(self.bucket, validate_key(key), str(destination))
@@ -132,20 +138,22 @@ class S3ObjectStore:
             if e.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
                 raise ObjectNotFound(key) from e
             raise StorageError(f"cannot read {key}: {e}") from e
-        except (MinioException, OSError) as e:
+        except (MinioException, OSError, HTTPError) as e:
             raise StorageError(f"cannot read {key}: {e}") from e
         return destination.stat().st_size
 
     def delete(self, key: str) -> None:
         from minio.error import MinioException
+        from urllib3.exceptions import HTTPError  # an unreachable server: retries exhausted
 
         try:
             self._client.remove_object(self.bucket, validate_key(key))
-        except (MinioException, OSError) as e:
+        except (MinioException, OSError, HTTPError) as e:
             raise StorageError(f"cannot delete {key}: {e}") from e
 
     def exists(self, key: str) -> bool:
         from minio.error import MinioException, S3Error
+        from urllib3.exceptions import HTTPError  # an unreachable server: retries exhausted
 
         try:
             self._client.stat_object(self.bucket, validate_key(key))
@@ -153,18 +161,19 @@ class S3ObjectStore:
             if e.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
                 return False
             raise StorageError(f"cannot stat {key}: {e}") from e
-        except (MinioException, OSError) as e:
+        except (MinioException, OSError, HTTPError) as e:
             raise StorageError(f"cannot stat {key}: {e}") from e
         return True
 
     def check(self) -> None:
         """Also creates the bucket on first use, so a fresh server needs no manual step."""
         from minio.error import MinioException
+        from urllib3.exceptions import HTTPError  # an unreachable server: retries exhausted
 
         try:
             if not self._client.bucket_exists(self.bucket):
                 self._client.make_bucket(self.bucket)
-        except (MinioException, OSError) as e:
+        except (MinioException, OSError, HTTPError) as e:
             raise StorageError(f"bucket {self.bucket} unavailable: {e}") from e
 
 

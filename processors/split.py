@@ -30,6 +30,7 @@ from processors.chunk_audio import chunk_key, put_chunk
 from processors.engine import Transcriber
 from processors.metrics import WorkerMetrics
 from processors.planning import PlannedChunk, plan_chunks
+from processors.scratch import out_of_space, reason
 from processors.settings import ChunkingSettings
 from processors.speech import SpeechOptions, find_speech, level_speech
 from processors.transport import Emitter, Source, parse
@@ -184,6 +185,8 @@ def _fetch_and_decode(request: TranscriptionRequested, res: SplitResources) -> n
         except ObjectNotFound as e:
             raise JobFailed("audio_not_found", f"no object {request.audio.key!r} in the audio store") from e
         except StorageError as e:
+            if out_of_space(e):
+                raise JobFailed("scratch_full", reason("copying the audio from the store")) from e
             raise JobFailed("storage_error", f"the audio could not be read from the store: {e}") from e
         if size == 0:
             raise JobFailed("empty_audio", "the audio file is empty")

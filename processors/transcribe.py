@@ -26,6 +26,8 @@ from processors.chunk_audio import get_chunk
 from processors.engine import Transcriber
 from processors.metrics import WorkerMetrics
 from processors.recovery import RecoveryOptions
+from processors.scratch import out_of_space
+from processors.scratch import reason as scratch_reason
 from processors.transcribing import LoadedChunk, transcribe_chunks
 from processors.transport import Emitter, Source, parse
 from schemas import ChunkFailed, ChunkRequested, ChunkTranscribed, JobError
@@ -152,7 +154,11 @@ def _transcribe(work: list[_Work], res: TranscribeResources) -> list[ChunkTransc
             out.append(chunk_failed(item.chunk, "chunk_audio_missing", "has no audio in the store"))
             continue
         except StorageError as e:
-            out.append(chunk_failed(item.chunk, "storage_error", f"could not be read from the store: {e}"))
+            if out_of_space(e):
+                why = "could not be copied: " + scratch_reason("no space left")
+                out.append(chunk_failed(item.chunk, "scratch_full", why))
+            else:
+                out.append(chunk_failed(item.chunk, "storage_error", f"could not be read from the store: {e}"))
             continue
         except UndecodableAudio as e:
             out.append(chunk_failed(item.chunk, "undecodable_audio", f"has unreadable audio: {e}"))

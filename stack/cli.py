@@ -19,6 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from api.keys import KeyStore
     from stack.settings import StackSettings
 
 log = logging.getLogger("scribeflow")
@@ -86,6 +87,7 @@ def _child_env(settings: StackSettings) -> dict[str, str]:
         "SCRIBEFLOW_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "SCRIBEFLOW_STORAGE__LOCAL_ROOT": str(data / "objects"),
         "SCRIBEFLOW_DATABASE_PATH": str(settings.job_database),
+        **({"SCRIBEFLOW_DATABASE_URL": settings.database_url} if settings.database_url else {}),
         "SCRIBEFLOW_SCRATCH_DIR": str(data / "scratch"),
         "SCRIBEFLOW_MODEL__CACHE_DIR": str(cache / "models"),
         "SCRIBEFLOW_HOST": settings.host,
@@ -185,49 +187,65 @@ def cmd_up(_: argparse.Namespace) -> int:
 
 def _first_key(settings: StackSettings) -> str | None:
     """A fresh stack with authentication on gets one admin key, so it can be used at all."""
+    from api.database import open_database
     from api.keys import KeyStore
 
     if not settings.auth.enabled:
         return None
-    with KeyStore(settings.job_database) as keys:
+    engine = open_database(settings.database_url, settings.job_database)
+    try:
+        keys = KeyStore(engine)
         if keys.any_active():
             return None
         _record, key = keys.create("first key", admin=True)
+    finally:
+        engine.dispose()
     return key
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
     """API keys in the job database, whether or not the stack is running."""
-    from api.keys import KeyStore, UnknownKey
-    from schemas import KeyLimits
+    from api.database import open_database
+    from api.keys import KeyStore
     from stack.settings import StackSettings
 
-    with KeyStore(StackSettings().job_database) as keys:
-        if args.action == "create":
-            limits = KeyLimits(
-                requests_per_minute=args.requests_per_minute, audio_minutes_per_day=args.audio_minutes_per_day
-            )
-            record, key = keys.create(args.name, admin=args.admin, limits=limits)
-            role = "admin key" if record.admin else "key"
-            print(f"created {role} {record.id} ({record.name}); it is shown only this once:", file=sys.stderr)
-            print(key)
-            return 0
-        if args.action == "list":
-            for record in keys.list(include_revoked=args.all):
-                state = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
-                own = ", ".join(f"{k}={v:g}" for k, v in record.limits.model_dump(exclude_none=True).items())
-                print(
-                    f"{record.id}  {record.name!r}  {'admin' if record.admin else 'user'}  {state}  "
-                    f"created {record.created_at:%Y-%m-%d %H:%M}  {own or 'default limits'}"
-                )
-            return 0
-        try:
-            record = keys.revoke(args.id)
-        except UnknownKey:
-            print(f"no key {args.id!r}", file=sys.stderr)
-            return 1
-        print(f"revoked {record.id} ({record.name})")
+    settings = StackSettings()
+    engine = open_database(settings.database_url, settings.job_database)
+    try:
+        return _keys(args, KeyStore(engine))
+    finally:
+        engine.dispose()
+
+
+def _keys(args: argparse.Namespace, keys: KeyStore) -> int:
+    from api.keys import UnknownKey
+    from schemas import KeyLimits
+
+    if args.action == "create":
+        limits = KeyLimits(
+            requests_per_minute=args.requests_per_minute, audio_minutes_per_day=args.audio_minutes_per_day
+        )
+        record, key = keys.create(args.name, admin=args.admin, limits=limits)
+        role = "admin key" if record.admin else "key"
+        print(f"created {role} {record.id} ({record.name}); it is shown only this once:", file=sys.stderr)
+        print(key)
         return 0
+    if args.action == "list":
+        for record in keys.list(include_revoked=args.all):
+            state = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
+            own = ", ".join(f"{k}={v:g}" for k, v in record.limits.model_dump(exclude_none=True).items())
+            print(
+                f"{record.id}  {record.name!r}  {'admin' if record.admin else 'user'}  {state}  "
+                f"created {record.created_at:%Y-%m-%d %H:%M}  {own or 'default limits'}"
+            )
+        return 0
+    try:
+        record = keys.revoke(args.id)
+    except UnknownKey:
+        print(f"no key {args.id!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {record.id} ({record.name})")
+    return 0
 
 
 def _version(version: str | None) -> tuple[str, ...]:

@@ -21,6 +21,8 @@ class StackSettings(BaseSettings):
     """Downloaded broker jars and assembled models."""
     embedded_broker: bool = True
     """Start a local single-node Kafka broker; off when `kafka.bootstrap_servers` names a cluster."""
+    database_url: str | None = None
+    """The API's PostgreSQL database, if any (passed on to the API; `scribeflow keys` uses it too)."""
     database_path: Path | None = None
     """The job database (jobs, API keys, rate counters); None: `jobs.sqlite3` in `data_dir`."""
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.ports import free_port
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from tests.support.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache"
@@ -37,3 +43,35 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
 @pytest.fixture(scope="session")
 def model_cache() -> Path:
     return CACHE / "models"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole run (Debian's package; `make test` installs it). Its folder is not
+    under pytest's, which only root may enter: the server runs as the `postgres` user."""
+    import shutil
+    import tempfile
+
+    from tests.support.postgres import PostgresServer
+
+    workdir = Path(tempfile.mkdtemp(prefix="scribeflow-postgres-"))
+    try:
+        with PostgresServer(workdir) as server:
+            yield server
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The API's database, migrated and empty: an SQLite file, and a fresh database on the real PostgreSQL."""
+    from api.database import open_database
+
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url: str | None = server.new_database()
+    else:
+        url = None
+    engine = open_database(url, tmp_path / "jobs.sqlite3")
+    yield engine
+    engine.dispose()

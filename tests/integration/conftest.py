@@ -13,8 +13,9 @@ from schemas import TopicNames
 from stack.topics import ensure_topics
 
 
-@pytest.fixture
-def settings(kafka_bootstrap: str, tmp_path: Path) -> ApiSettings:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(kafka_bootstrap: str, tmp_path: Path, request: pytest.FixtureRequest) -> ApiSettings:
+    """On SQLite, and on a fresh database of the real PostgreSQL server."""
     suffix = uuid.uuid4().hex[:8]
     topics = TopicNames(**{name: f"{name}-{suffix}" for name in TopicNames.model_fields})
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topics=topics, partitions=1, delivery_timeout_s=10)
@@ -23,5 +24,6 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> ApiSettings:
         kafka=kafka,
         storage=StorageSettings(local_root=tmp_path / "objects"),
         database_path=tmp_path / "jobs.sqlite3",
+        database_url=request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None,
         materialiser_group_id=f"api-{suffix}",
     )

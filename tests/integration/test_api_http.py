@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api import ApiSettings, create_app
+from api.database import open_database
 from api.keys import KeyStore
 from ingest import KafkaSettings, StorageSettings
 from tests.support.audio import SHARED_AUDIO
@@ -26,8 +27,9 @@ def _settings(tmp_path: Path, **overrides: object) -> ApiSettings:
 
 def _client(settings: ApiSettings) -> TestClient:
     """A client that sends a key made in the API's database."""
-    with KeyStore(settings.database_path) as keys:
-        _record, key = keys.create("tests")
+    engine = open_database(None, settings.database_path)
+    _record, key = KeyStore(engine).create("tests")
+    engine.dispose()
     return TestClient(create_app(settings), headers={"Authorization": f"Bearer {key}"})
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from sqlalchemy import text
 
+from api.database import connect, database_url, migrate, open_database
 from api.jobstore import JobStore
 from api.materialiser import Materialiser
 from ingest import EventPublisher, KafkaSettings, PublishError
@@ -117,8 +119,7 @@ def test_materialiser_applies_each_fact_once_and_skips_garbage(kafka_bootstrap: 
             producer.produce(topic, key=job.encode(), value=event.model_dump_json().encode())
     assert producer.flush(10) == 0
 
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    store.open()
+    store = JobStore(open_database(None, tmp_path / "jobs.sqlite3"))
     updates: list[str] = []
     materialiser = Materialiser(settings=settings, group_id=uuid.uuid4().hex, store=store, on_update=updates.append)
     materialiser.start()
@@ -133,7 +134,8 @@ def test_materialiser_applies_each_fact_once_and_skips_garbage(kafka_bootstrap: 
     assert job_view is not None and job_view.status is JobStatus.COMPLETED
     assert job_view.result is not None and job_view.result.text == "part 0 part 1"
     assert job_view.filename == "x.wav" and job_view.language == "en"
-    assert store.db.execute("SELECT count(*) FROM segments").fetchone() == (2,)
+    with store.engine.connect() as db:
+        assert db.execute(text("SELECT count(*) FROM segments")).scalar() == 2
 
 
 def test_materialiser_resumes_after_the_store_fails(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -147,13 +149,14 @@ def test_materialiser_resumes_after_the_store_fails(kafka_bootstrap: str, tmp_pa
     producer.produce(settings.topics.jobs, key=b"job_r", value=done.model_dump_json().encode())
     assert producer.flush(10) == 0
 
-    store = JobStore(tmp_path / "jobs.sqlite3")  # not opened yet: every write fails
+    engine = connect(database_url(None, tmp_path / "jobs.sqlite3"))
+    store = JobStore(engine)  # no tables yet: every write fails
     materialiser = Materialiser(settings=settings, group_id=uuid.uuid4().hex, store=store)
     materialiser.start()
     try:
         time.sleep(3)
         assert materialiser.running
-        store.open()
+        migrate(engine)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             job = store.get("job_r")

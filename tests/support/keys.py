@@ -12,6 +12,8 @@ from tests.support.stack import REPO
 
 def cli(settings: ApiSettings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SCRIBEFLOW_DATABASE_PATH": str(settings.database_path)}
+    if settings.database_url:
+        env["SCRIBEFLOW_DATABASE_URL"] = settings.database_url
     return subprocess.run(
         [sys.executable, "-m", "stack.cli", "keys", *args], cwd=REPO, env=env, capture_output=True, text=True
     )

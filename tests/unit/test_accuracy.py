@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from sqlalchemy import Engine
 
 from api.accuracy import AccuracyStore, count_errors, sampled_for_review
 from api.jobstore import JobStore
@@ -45,10 +44,8 @@ def _complete(jobs: JobStore, job_id: str, text: str, *, owner: str, language: s
     jobs.apply_status(done)
 
 
-def test_scores_leave_the_review_queue_and_sum_per_model_and_language(tmp_path: Path) -> None:
-    jobs, scores = JobStore(tmp_path / "db.sqlite3"), AccuracyStore(tmp_path / "db.sqlite3")
-    jobs.open()
-    scores.open()
+def test_scores_leave_the_review_queue_and_sum_per_model_and_language(engine: Engine) -> None:
+    jobs, scores = JobStore(engine), AccuracyStore(engine)
     _complete(jobs, "j1", " the cat sat on the mat", owner="alice", language="en")
     _complete(jobs, "j2", " a dog ran", owner="alice", language="en")
     _complete(jobs, "j3", " hola amigo", owner="bob", language="es")

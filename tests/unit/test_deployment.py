@@ -61,7 +61,7 @@ def test_compose_names_only_real_settings() -> None:
 def test_compose_file_is_valid() -> None:
     result = subprocess.run(
         ["docker-compose", "-f", str(REPO / "docker-compose.yml"), "config", "-q"],
-        env={"S3_SECRET_KEY": "x", "PATH": "/usr/bin:/bin"},
+        env={"S3_SECRET_KEY": "x", "POSTGRES_PASSWORD": "x", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=False,

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from api.jobstore import JobStore, transcript_of
 from schemas import (
@@ -19,10 +19,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    s = JobStore(tmp_path / "jobs.sqlite3")
-    s.open()
-    return s
+def store(engine: Engine) -> JobStore:
+    return JobStore(engine)
 
 
 def _segment(job: str, i: int) -> SegmentTranscribed:

@@ -3,43 +3,46 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from limits import RateLimitItemPerSecond
 from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import Engine, create_engine, text
 
 from api.keys import KeyStore, split_key
-from api.ratelimit import RateLimiter, SqliteStorage
+from api.ratelimit import RateLimiter, SqlStorage
 from api.settings import LimitSettings
 from schemas import KeyLimits
 
 
-def test_only_the_exact_active_key_verifies(tmp_path: Path) -> None:
-    with KeyStore(tmp_path / "db.sqlite3") as keys:
-        record, key = keys.create("alice", limits=KeyLimits(requests_per_minute=7))
-        _other, other = keys.create("bob")
-        found = keys.verify(key)
-        assert found is not None and found.id == record.id and found.limits.requests_per_minute == 7
-        key_id, secret = split_key(key) or ("", "")
-        _other_id, other_secret = split_key(other) or ("", "")
-        for wrong in (
-            f"sfk_{key_id}_{other_secret}",
-            f"sfk_{key_id}_{secret[:-1]}",
-            f"sfk_{key_id}_",
-            f"sfk_ffffffffffff_{secret}",
-            secret,
-            "",
-            "sfk_",
-        ):
-            assert keys.verify(wrong) is None, wrong
-        keys.revoke(record.id)
-        assert keys.verify(key) is None
-        assert [k.name for k in keys.list()] == ["bob"]
-    assert secret.encode() not in (tmp_path / "db.sqlite3").read_bytes()
+def test_only_the_exact_active_key_verifies(engine: Engine) -> None:
+    keys = KeyStore(engine)
+    record, key = keys.create("alice", limits=KeyLimits(requests_per_minute=7))
+    _other, other = keys.create("bob")
+    found = keys.verify(key)
+    assert found is not None and found.id == record.id and found.limits.requests_per_minute == 7
+    key_id, secret = split_key(key) or ("", "")
+    _other_id, other_secret = split_key(other) or ("", "")
+    for wrong in (
+        f"sfk_{key_id}_{other_secret}",
+        f"sfk_{key_id}_{secret[:-1]}",
+        f"sfk_{key_id}_",
+        f"sfk_ffffffffffff_{secret}",
+        secret,
+        "",
+        "sfk_",
+    ):
+        assert keys.verify(wrong) is None, wrong
+    keys.revoke(record.id)
+    assert keys.verify(key) is None
+    assert [k.name for k in keys.list()] == ["bob"]
+    with engine.connect() as db:
+        stored = " ".join(str(v) for row in db.execute(text("SELECT * FROM api_keys")) for v in row)
+    assert secret not in stored and key_id in stored
 
 
-def test_counters_are_shared_by_stores_on_one_file_and_expire(tmp_path: Path) -> None:
-    one, two = SqliteStorage(path=str(tmp_path / "c.sqlite3")), SqliteStorage(path=str(tmp_path / "c.sqlite3"))
+def test_counters_are_shared_by_storages_on_one_database_and_expire(engine: Engine) -> None:
+    other = create_engine(engine.url)  # another process's pool, as an API replica has
+    one, two = SqlStorage(engine), SqlStorage(other)
     assert [one.incr("k", 1), two.incr("k", 1), one.incr("k", 1, amount=3)] == [1, 2, 5]
     assert two.get("k") == 5 and two.get_expiry("k") > time.time()
     time.sleep(1.1)
@@ -47,13 +50,14 @@ def test_counters_are_shared_by_stores_on_one_file_and_expire(tmp_path: Path) ->
     window = FixedWindowRateLimiter(two)
     item = RateLimitItemPerSecond(2)
     assert [window.hit(item, "x") for _ in range(3)] == [True, True, False]
+    other.dispose()
 
 
-def test_a_key_s_own_limits_override_the_defaults(tmp_path: Path) -> None:
-    limiter = RateLimiter(LimitSettings(requests_per_minute=100, audio_minutes_per_day=1), tmp_path / "db.sqlite3")
-    with KeyStore(tmp_path / "db.sqlite3") as keys:
-        strict, _ = keys.create("strict", limits=KeyLimits(requests_per_minute=1, audio_minutes_per_day=10))
-        loose, _ = keys.create("loose")
+def test_a_key_s_own_limits_override_the_defaults(engine: Engine) -> None:
+    limiter = RateLimiter(LimitSettings(requests_per_minute=100, audio_minutes_per_day=1), engine)
+    keys = KeyStore(engine)
+    strict, _ = keys.create("strict", limits=KeyLimits(requests_per_minute=1, audio_minutes_per_day=10))
+    loose, _ = keys.create("loose")
     assert limiter.request(strict) is None
     exceeded = limiter.request(strict)
     assert exceeded is not None and exceeded.limit == "requests_per_minute" and 0 < exceeded.retry_after_s <= 60
@@ -61,4 +65,3 @@ def test_a_key_s_own_limits_override_the_defaults(tmp_path: Path) -> None:
     assert limiter.audio(strict, 590) is None  # 10 minutes of its own
     assert limiter.audio(loose, 61) is not None  # 1 minute by default
     assert limiter.audio(loose, 60) is None  # the refusal above cost nothing
-    limiter.close()
