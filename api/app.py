@@ -54,6 +54,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             store=job_store,
             on_update=watcher.notify,
             on_transition=metrics.transition,
+            dead_letter=lambda letter: publisher.publish_blocking(settings.kafka.topics.dlq, letter.job_id, letter),
         )
         groups = consumer_groups(settings.kafka, settings.worker_group_id, settings.materialiser_group_id)
         collectors = [metrics.jobs_collector(job_store), QueueDepth(settings.kafka, groups)]

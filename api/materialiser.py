@@ -1,8 +1,10 @@
 """Materialising the Kafka topics into the job store, in a background thread of the API process.
 
 Offsets are stored only after the upsert succeeded (at-least-once); the upserts are idempotent, so a redelivered
-event changes nothing. An event that does not parse is logged and skipped: one bad message never stops the
-consumer (malformed requests are dead-lettered by the workers, who own that topic).
+event changes nothing. An event that does not parse never stops the consumer: a malformed status or segment event
+goes to the dead-letter topic with the reason (its `event_id` names its topic, partition and offset, so copies from
+several API replicas are recognisably one), and malformed requests are dead-lettered by the workers, who own that
+topic.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import ValidationError
 
 from api.jobstore import JobStore, Transition
 from ingest.config import KafkaSettings
-from schemas import JobStatusChanged, SegmentTranscribed, TranscriptionRequested
+from schemas import DeadLetter, JobStatusChanged, SegmentTranscribed, TranscriptionRequested, describe_invalid
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +32,14 @@ class Materialiser:
         store: JobStore,
         on_update: Callable[[str], None] | None = None,
         on_transition: Callable[[Transition], None] | None = None,
+        dead_letter: Callable[[DeadLetter], None] | None = None,
     ) -> None:
         self._settings = settings
         self._group_id = group_id
         self._store = store
         self._on_update = on_update
         self._on_transition = on_transition
+        self._dead_letter = dead_letter
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.assigned = threading.Event()
@@ -106,13 +110,23 @@ class Materialiser:
         try:
             job_id = handler(message.value() or b"")
         except ValidationError as e:
-            log.warning(
-                "skipping unreadable event at %s[%d]@%d: %s",
-                message.topic(),
-                message.partition(),
-                message.offset(),
-                e.errors()[:3],
-            )
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            log.warning("unreadable event at %s[%d]@%d: %s", topic, partition, offset, e.errors()[:3])
+            if self._dead_letter is not None and topic != self._settings.topics.requests:
+                key = (message.key() or b"").decode("utf-8", "replace") or None
+                # A failed publish raises: the consumer restarts from this event instead of losing it.
+                self._dead_letter(
+                    DeadLetter(
+                        event_id=f"{topic}:{partition}:{offset}",
+                        job_id=key,
+                        source_topic=topic,
+                        source_partition=partition,
+                        source_offset=offset,
+                        key=key,
+                        payload=(message.value() or b"").decode("utf-8", "replace"),
+                        reason=describe_invalid(e, "event"),
+                    )
+                )
             return
         if self._on_update is not None:
             self._on_update(job_id)

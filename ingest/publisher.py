@@ -98,6 +98,32 @@ class EventPublisher:
         except TimeoutError as e:
             raise PublishError("broker did not confirm the events in time") from e
 
+    def publish_blocking(self, topic: str, key: str | None, event: BaseModel) -> None:
+        """`publish` for threads without an event loop (the API's materialiser); returns once confirmed."""
+        if self._producer is None:
+            raise PublishError("publisher is not started")
+        confirmed = threading.Event()
+        failures: list[Any] = []
+
+        def on_delivery(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failures.append(err)
+            confirmed.set()
+
+        try:
+            self._producer.produce(
+                topic,
+                key=key.encode() if key else None,
+                value=event.model_dump_json().encode(),
+                on_delivery=on_delivery,
+            )
+        except Exception as e:  # KafkaException or BufferError: the event never left this process
+            raise PublishError(f"cannot queue event for {topic}: {e}") from e
+        if not confirmed.wait(self._settings.delivery_timeout_s + 5):
+            raise PublishError("broker did not confirm the event in time")
+        if failures:
+            raise PublishError(f"broker rejected the event: {failures[0]}")
+
     def ping(self, timeout: float = 3.0) -> None:
         """Raises `PublishError` unless a broker answers a metadata request and the requests topic exists."""
         if self._producer is None:

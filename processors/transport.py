@@ -20,6 +20,7 @@ from schemas import (
     DeadLetter,
     JobStatusChanged,
     SegmentTranscribed,
+    describe_invalid,
 )
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,3 @@ async def parse(raw: bytes | None, source: Source, shape: TypeAdapter[T], emitte
             )
         )
         return None
-
-
-def describe_invalid(error: Exception, name: str) -> str:
-    if isinstance(error, ValidationError):
-        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()[:5]]
-        return f"invalid {name}: " + "; ".join(parts)
-    return str(error)

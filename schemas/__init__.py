@@ -12,6 +12,7 @@ from schemas.events import (
     JobStatusChanged,
     SegmentTranscribed,
     TranscriptionRequested,
+    describe_invalid,
 )
 from schemas.http import ErrorBody, ErrorDetail, Job, JobCreated, JobList, JobResult
 from schemas.keys import ApiKey, KeyLimits
@@ -81,5 +82,6 @@ __all__ = [
     "UsageDuration",
     "WindowStats",
     "Word",
+    "describe_invalid",
     "language_name",
 ]

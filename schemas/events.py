@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.transcript import JobError, JobStatus, Segment, TranscriptionOptions
 
@@ -102,3 +102,11 @@ class DeadLetter(BaseModel):
     payload: str
     """The original value, decoded as UTF-8 with replacement characters."""
     reason: str
+
+
+def describe_invalid(error: Exception, name: str) -> str:
+    """A dead letter's `reason`: what about the payload did not parse, in a line."""
+    if isinstance(error, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()[:5]]
+        return f"invalid {name}: " + "; ".join(parts)
+    return str(error)

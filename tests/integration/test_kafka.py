@@ -17,6 +17,7 @@ from api.materialiser import Materialiser
 from ingest import EventPublisher, KafkaSettings, PublishError
 from schemas import (
     AudioRef,
+    DeadLetter,
     JobStatus,
     JobStatusChanged,
     Segment,
@@ -100,7 +101,22 @@ def _segment(job: str, i: int) -> SegmentTranscribed:
     return SegmentTranscribed(job_id=job, segment=seg)
 
 
-def test_materialiser_applies_each_fact_once_and_skips_garbage(kafka_bootstrap: str, tmp_path: Path) -> None:
+def _read_all(bootstrap: str, topic: str, wait_s: float = 5.0) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    found: list[bytes] = []
+    deadline = time.monotonic() + wait_s
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                found.append(message.value() or b"")
+    finally:
+        consumer.close()
+    return found
+
+
+def test_materialiser_applies_each_fact_once_and_dead_letters_garbage(kafka_bootstrap: str, tmp_path: Path) -> None:
     settings = _settings(kafka_bootstrap)
     ensure_topics(settings)
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
@@ -121,7 +137,15 @@ def test_materialiser_applies_each_fact_once_and_skips_garbage(kafka_bootstrap: 
 
     store = JobStore(open_database(None, tmp_path / "jobs.sqlite3"))
     updates: list[str] = []
-    materialiser = Materialiser(settings=settings, group_id=uuid.uuid4().hex, store=store, on_update=updates.append)
+    publisher = EventPublisher(settings)
+    publisher.start()
+    materialiser = Materialiser(
+        settings=settings,
+        group_id=uuid.uuid4().hex,
+        store=store,
+        on_update=updates.append,
+        dead_letter=lambda letter: publisher.publish_blocking(topics.dlq, letter.job_id, letter),
+    )
     materialiser.start()
     try:
         deadline = time.monotonic() + 30
@@ -129,6 +153,12 @@ def test_materialiser_applies_each_fact_once_and_skips_garbage(kafka_bootstrap: 
             time.sleep(0.2)
     finally:
         materialiser.stop()
+        publisher.close()
+    letters = _read_all(kafka_bootstrap, topics.dlq)
+    assert len(letters) == 1, letters
+    letter = DeadLetter.model_validate_json(letters[0])
+    assert letter.source_topic == topics.jobs and letter.payload == "{not json" and letter.key == "junk"
+    assert letter.reason.startswith("invalid event") and letter.event_id.startswith(f"{topics.jobs}:")
     assert len(updates) == 2 * len(events)
     job_view = store.get(job)
     assert job_view is not None and job_view.status is JobStatus.COMPLETED
