@@ -17,10 +17,12 @@ from api.deps import Services
 from api.jobstore import JobStore
 from api.keys import KeyStore
 from api.limits import BodySizeLimit
+from api.live import JobFeeds
 from api.materialiser import Materialiser
 from api.metrics import ApiMetrics, HttpMetrics
 from api.queue_depth import QueueDepth, consumer_groups
 from api.ratelimit import RateLimiter
+from api.retention import run_retention
 from api.routes import accuracy as accuracy_route
 from api.routes import audio, health, jobs, models
 from api.routes import metrics as metrics_route
@@ -72,10 +74,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             limiter=limiter,
             metrics=metrics,
             accuracy=accuracy,
+            feeds=JobFeeds(job_store, watcher),
         )
+        retention = None
+        if settings.retention_days is not None:
+            retention = asyncio.create_task(
+                run_retention(job_store, store, settings.retention_days, settings.retention_interval_s)
+            )
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
             await asyncio.to_thread(publisher.close)
             await asyncio.to_thread(materialiser.stop)
             engine.dispose()

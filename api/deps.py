@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from api.accuracy import AccuracyStore
 from api.jobstore import JobStore
 from api.keys import KeyStore
+from api.live import JobFeeds
 from api.materialiser import Materialiser
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
@@ -30,6 +31,7 @@ class Services:
     limiter: RateLimiter
     metrics: ApiMetrics
     accuracy: AccuracyStore
+    feeds: JobFeeds
 
 
 def get_services(request: Request) -> Services:

@@ -7,6 +7,7 @@ completed only once all of its `segment_count` segments are stored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,7 +60,8 @@ class JobStore:
                 text(
                     f"""INSERT INTO jobs (id, created_at, updated_at, status, status_rank, progress, filename,
                         audio_key, options, owner, review)
-                    VALUES (:id, :created, :created, 'queued', 0, 0, :filename, :audio_key, :options, :owner, 0)
+                    SELECT :id, :created, :created, 'queued', 0, 0, :filename, :audio_key, :options, :owner, 0
+                    WHERE NOT EXISTS (SELECT 1 FROM deleted_jobs WHERE id = :id)
                     ON CONFLICT (id) DO UPDATE SET
                         created_at = {self._sql.least}(jobs.created_at, excluded.created_at),
                         filename = excluded.filename,
@@ -89,7 +91,8 @@ class JobStore:
             db.execute(
                 text(
                     """INSERT INTO jobs (id, created_at, updated_at, status, status_rank, progress, review)
-                    VALUES (:id, :at, :at, 'queued', 0, 0, 0) ON CONFLICT (id) DO NOTHING"""
+                    SELECT :id, :at, :at, 'queued', 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM deleted_jobs WHERE id = :id)
+                    ON CONFLICT (id) DO NOTHING"""
                 ),
                 {"id": event.job_id, "at": at},
             )
@@ -167,31 +170,94 @@ class JobStore:
         with self.engine.begin() as db:
             db.execute(
                 text(
-                    """INSERT INTO segments (job_id, position, body) VALUES (:job, :position, :body)
+                    """INSERT INTO segments (job_id, position, body)
+                    SELECT :job, :position, :body WHERE NOT EXISTS (SELECT 1 FROM deleted_jobs WHERE id = :job)
                     ON CONFLICT (job_id, position) DO UPDATE SET body = excluded.body"""
                 ),
                 {"job": event.job_id, "position": event.segment.id, "body": event.segment.model_dump_json()},
             )
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, *, with_result: bool = True) -> Job | None:
+        """The job; `with_result=False` leaves out the transcript (listings, live events)."""
         with self.engine.connect() as db:
             row = db.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).mappings().first()
             if row is None:
                 return None
             record = dict(row)
-            segments = _segments(db, job_id, record["segment_count"]) if record["status"] == "completed" else None
-        return _to_job(record, segments)
+            if record["status"] != "completed":
+                return _to_job(record, None, complete=False)
+            if not with_result:
+                stored = db.execute(
+                    text("SELECT count(*) FROM segments WHERE job_id = :job AND position < :count"),
+                    {"job": job_id, "count": record["segment_count"] or 0},
+                ).scalar()
+                return _to_job(record, None, complete=stored == (record["segment_count"] or 0))
+            segments = _segments(db, job_id, record["segment_count"])
+        return _to_job(record, segments, complete=segments is not None)
+
+    def delete(self, job_id: str) -> tuple[str | None, int]:
+        """Removes the job's rows and transcript, and remembers the id so that its events still on Kafka cannot
+        bring it back. Returns the job's audio key and chunk count, to delete its objects."""
+        with self.engine.begin() as db:
+            row = db.execute(text("SELECT audio_key, chunks_total FROM jobs WHERE id = :id"), {"id": job_id}).first()
+            db.execute(
+                text("INSERT INTO deleted_jobs (id, deleted_at) VALUES (:id, :at) ON CONFLICT (id) DO NOTHING"),
+                {"id": job_id, "at": _ts(datetime.now(UTC))},
+            )
+            for table, column in (("segments", "job_id"), ("job_scores", "job_id"), ("jobs", "id")):
+                db.execute(text(f"DELETE FROM {table} WHERE {column} = :id"), {"id": job_id})
+        return (row[0], int(row[1] or 0)) if row else (None, 0)
+
+    def expired_audio(self, before: datetime, limit: int = 100) -> list[tuple[str, str]]:
+        """(job id, audio key) of finished jobs last changed before `before` whose uploaded audio is still kept."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                text(
+                    """SELECT id, audio_key FROM jobs WHERE status IN ('completed', 'failed')
+                    AND updated_at < :before AND audio_deleted_at IS NULL AND audio_key LIKE 'uploads/%'
+                    ORDER BY updated_at LIMIT :limit"""
+                ),
+                {"before": _ts(before), "limit": limit},
+            ).all()
+        return [(row[0], row[1]) for row in rows]
+
+    def audio_deleted(self, job_id: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                text("UPDATE jobs SET audio_deleted_at = :at WHERE id = :id"),
+                {"id": job_id, "at": _ts(datetime.now(UTC))},
+            )
 
     def page(
-        self, *, limit: int, after: str | None = None, owner: str | None = None, review_pending: bool = False
+        self,
+        *,
+        limit: int,
+        after: str | None = None,
+        owner: str | None = None,
+        review_pending: bool = False,
+        statuses: Sequence[JobStatus] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        with_result: bool = True,
     ) -> tuple[list[Job], bool]:
         """Newest first; `after` is the id of the last job of the previous page; `owner` keeps that key's jobs;
-        `review_pending` keeps completed jobs sampled for review that have no score yet (`api.accuracy`'s table)."""
+        `review_pending` keeps completed jobs sampled for review that have no score yet (`api.accuracy`'s table);
+        `statuses` and the creation bounds filter."""
         mine = "" if owner is None else " AND owner = :owner"
         wanted = mine
         if review_pending:
             wanted += " AND review = 1 AND status = 'completed' AND id NOT IN (SELECT job_id FROM job_scores)"
         values: dict[str, Any] = {"owner": owner, "limit": limit + 1, "after": after}
+        if statuses:
+            names = [f":status_{n}" for n in range(len(statuses))]
+            wanted += f" AND status IN ({', '.join(names)})"
+            values.update({name[1:]: status.value for name, status in zip(names, statuses, strict=True)})
+        if created_after is not None:
+            wanted += " AND created_at >= :created_after"
+            values["created_after"] = _ts(created_after)
+        if created_before is not None:
+            wanted += " AND created_at < :created_before"
+            values["created_before"] = _ts(created_before)
         with self.engine.connect() as db:
             if after is not None:
                 anchor = db.execute(text(f"SELECT created_at FROM jobs WHERE id = :after{mine}"), values).first()
@@ -203,8 +269,8 @@ class JobStore:
             else:
                 query = f"SELECT id FROM jobs WHERE 1 = 1{wanted} ORDER BY created_at DESC, id DESC LIMIT :limit"
             rows = db.execute(text(query), values).all()
-        jobs = [job for (job_id,) in rows[:limit] if (job := self.get(job_id)) is not None]
-        return jobs, len(rows) > limit
+        found = (self.get(job_id, with_result=with_result) for (job_id,) in rows[:limit])
+        return [job for job in found if job is not None], len(rows) > limit
 
     def segments_from(self, job_id: str, start: int) -> list[Segment]:
         """Segments at positions start, start+1, … up to the first one not stored yet (for streaming in order)."""
@@ -254,15 +320,15 @@ def transcript_text(segments: list[Segment]) -> str:
     return " ".join(text for s in segments if (text := s.text.strip()))
 
 
-def _to_job(record: dict[str, Any], segments: list[Segment] | None) -> Job:
+def _to_job(record: dict[str, Any], segments: list[Segment] | None, *, complete: bool) -> Job:
     status = JobStatus(str(record["status"]))
     progress = float(record["progress"])
     result = None
     if status is JobStatus.COMPLETED:
-        if segments is None:
+        if not complete:
             # Completion overtook some of its segments (different topics): not visibly done yet.
             status, progress = JobStatus.PROCESSING, min(progress, 0.99)
-        else:
+        elif segments is not None:
             words = [w for s in segments for w in s.words]
             result = JobResult(text=transcript_text(segments), segments=segments, words=words)
     options = record["options"]

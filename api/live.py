@@ -64,7 +64,7 @@ class JobFeeds:
         try:
             if feed.job is not None:  # the history, from what the feed already read
                 yield Change(feed.job, feed.segments[after:], after)
-                if feed.job.status.terminal and len(feed.segments) >= (feed.job.segment_count or 0):
+                if feed.job.status.terminal:
                     return
                 after = len(feed.segments)
             while (change := await queue.get()) is not None:
@@ -100,7 +100,8 @@ class JobFeeds:
                     feed.job, feed.segments = job, feed.segments + new
                     for queue in feed.listeners:
                         queue.put_nowait(Change(job, new, first))
-                if job.status.terminal and len(feed.segments) >= (job.segment_count or 0):
+                # A job reads completed only once all its segments are stored, and they were read after it.
+                if job.status.terminal:
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), RECHECK_S)

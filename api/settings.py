@@ -48,6 +48,10 @@ class ApiSettings(BaseSettings):
     """Model names the workers serve (the worker's `model.name`); the first is what `whisper-1` means."""
     sync_timeout_s: float = Field(default=600.0, gt=0)
     """How long `/v1/audio/*` waits for its job; after that the client gets 504 with the job id to poll."""
+    retention_days: float | None = Field(default=None, gt=0)
+    """Finished jobs' uploaded audio is deleted after this many days (their transcripts stay); None keeps it."""
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    """How often retention looks for audio to delete."""
     review_share: float = Field(default=0.0, ge=0, le=1)
     """Share of accepted jobs picked for human review (listed at `GET /v1/review` until a reference is posted)."""
     host: str = "127.0.0.1"

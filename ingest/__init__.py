@@ -2,7 +2,7 @@
 
 from ingest.config import KafkaSettings, StorageSettings
 from ingest.publisher import EventPublisher, PublishError
-from ingest.service import IngestUnavailable, audio_key, new_job_id, submit
+from ingest.service import IngestUnavailable, audio_key, chunk_key, new_job_id, submit
 from ingest.storage import (
     InvalidKey,
     LocalObjectStore,
@@ -26,6 +26,7 @@ __all__ = [
     "StorageError",
     "StorageSettings",
     "audio_key",
+    "chunk_key",
     "new_job_id",
     "open_store",
     "submit",

@@ -25,6 +25,12 @@ def audio_key(job_id: str) -> str:
     return f"uploads/{job_id}/audio"
 
 
+def chunk_key(job_id: str, index: int) -> str:
+    """Where the split agent stores a chunk's audio. Deterministic, so a redelivered request overwrites its own
+    chunks instead of adding new ones; the API deletes them with the job."""
+    return f"chunks/{job_id}/{index:05d}.wav"
+
+
 async def submit(
     *,
     store: ObjectStore,

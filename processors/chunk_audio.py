@@ -18,11 +18,6 @@ from ingest.storage import ObjectStore
 from processors.audio import SAMPLE_RATE, UndecodableAudio
 
 
-def chunk_key(job_id: str, index: int) -> str:
-    """Deterministic, so a redelivered request overwrites its own chunks instead of adding new ones."""
-    return f"chunks/{job_id}/{index:05d}.wav"
-
-
 def to_wav(samples: npt.NDArray[np.float32]) -> bytes:
     pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
     buffer = io.BytesIO()

@@ -24,9 +24,10 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import TypeAdapter
 
+from ingest.service import chunk_key
 from ingest.storage import ObjectNotFound, ObjectStore, StorageError
 from processors.audio import SAMPLE_RATE, UndecodableAudio, decode_audio
-from processors.chunk_audio import chunk_key, put_chunk
+from processors.chunk_audio import put_chunk
 from processors.engine import Transcriber
 from processors.metrics import WorkerMetrics
 from processors.planning import PlannedChunk, plan_chunks

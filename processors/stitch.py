@@ -17,8 +17,8 @@ from typing import Protocol
 
 from pydantic import TypeAdapter
 
+from ingest.service import chunk_key
 from ingest.storage import ObjectStore, StorageError
-from processors.chunk_audio import chunk_key
 from processors.stitching import StitchStep, new_state, stitch
 from processors.transport import Emitter, Source, parse
 from schemas import ChunkResult, ChunkTranscribed, JobError, JobStatus, JobStatusChanged, SegmentTranscribed

@@ -14,7 +14,7 @@ from schemas.events import (
     TranscriptionRequested,
     describe_invalid,
 )
-from schemas.http import ErrorBody, ErrorDetail, Job, JobCreated, JobList, JobResult
+from schemas.http import ErrorBody, ErrorDetail, Job, JobCreated, JobDeleted, JobList, JobResult
 from schemas.keys import ApiKey, KeyLimits
 from schemas.languages import LANGUAGES, language_name
 from schemas.openai import (
@@ -57,6 +57,7 @@ __all__ = [
     "EventBase",
     "Job",
     "JobCreated",
+    "JobDeleted",
     "JobError",
     "JobList",
     "JobResult",

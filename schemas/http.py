@@ -60,6 +60,14 @@ class Job(BaseModel):
     result: JobResult | None = None
 
 
+class JobDeleted(BaseModel):
+    """`DELETE /v1/jobs/{id}`, in OpenAI's shape for deletions."""
+
+    id: str
+    object: Literal["transcription.job"] = "transcription.job"
+    deleted: Literal[True] = True
+
+
 class JobList(BaseModel):
     object: Literal["list"] = "list"
     data: list[Job]

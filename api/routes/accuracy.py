@@ -16,7 +16,7 @@ from schemas import AccuracyReport, JobList, JobScore, JobStatus, ReferenceTrans
 
 router = APIRouter(tags=["accuracy"], dependencies=[Depends(authenticate)])
 
-_ERRORS = error_responses(400, 401, 404, 409, 429)
+_ERRORS = error_responses(400, 401, 404, 409, 413, 429)
 
 
 @router.post("/v1/jobs/{job_id}/reference", response_model=JobScore, responses=_ERRORS)

@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api.auth import Caller, authenticate, can_read, owner_filter
-from api.deps import ServicesDep
+from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_responses
 from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
 from api.jobstore import transcript_of
+from api.live import Change
 from api.routes.models import resolve
 from api.submission import accept_reference, accept_upload, build_options
+from ingest import StorageError, audio_key, chunk_key
 from schemas import (
     Job,
     JobCreated,
+    JobDeleted,
     JobList,
     JobStatus,
     Task,
     TranscriptionJson,
     TranscriptionVerboseJson,
 )
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(authenticate)])
 
@@ -71,11 +79,26 @@ async def list_jobs(
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[str | None, Query(description="Id of the last job of the previous page.")] = None,
+    status: Annotated[list[JobStatus] | None, Query(description="Only jobs in these states (repeatable).")] = None,
+    created_after: Annotated[
+        str | None, Query(description="Only jobs created at or after this time (ISO 8601).", json_schema_extra=_TIME)
+    ] = None,
+    created_before: Annotated[
+        str | None, Query(description="Only jobs created before this time (ISO 8601).", json_schema_extra=_TIME)
+    ] = None,
 ) -> JobList:
-    """The caller's jobs (an admin key's: every job), newest first."""
+    """The caller's jobs (an admin key's: every job), newest first, as summaries: `GET /v1/jobs/{id}` has the
+    transcript."""
     try:
         jobs, has_more = await asyncio.to_thread(
-            services.jobs.page, limit=limit, after=after or None, owner=owner_filter(caller)
+            services.jobs.page,
+            limit=limit,
+            after=after or None,
+            owner=owner_filter(caller),
+            statuses=status or (),
+            created_after=_moment(created_after, "created_after"),
+            created_before=_moment(created_before, "created_before"),
+            with_result=False,
         )
     except KeyError as e:
         raise unknown_anchor(after) from e
@@ -100,6 +123,38 @@ _JOB_OR_TRANSCRIPT: dict[int | str, dict[str, Any]] = {
 }
 
 
+_TIME = {"format": "date-time"}
+
+# One server-sent event, as OpenAPI 3.2 describes them: a `status` event's data is the job as JSON, a `segment`
+# event's one segment.
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string", "enum": ["status", "segment"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "anyOf": [{"$ref": "#/components/schemas/Job"}, {"$ref": "#/components/schemas/Segment"}]
+            },
+        },
+    },
+}
+
+
+def _moment(value: str | None, param: str) -> datetime | None:
+    """An ISO 8601 time (a number is not one); without a zone it is UTC, as every time this API writes."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise ApiError(400, f"{param} must be an ISO 8601 time, such as 2026-11-26T12:00:00Z", param=param) from e
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def unknown_anchor(after: str | None) -> ApiError:
     """`after` names no job the caller can see: nothing to page after."""
     return ApiError(404, f"no job {after!r} to page after", type="not_found_error", param="after", code="job_not_found")
@@ -119,8 +174,7 @@ async def get_job(
     """The job; with `format`, its transcript in that format (409 until it is completed)."""
     job = await asyncio.to_thread(services.jobs.get, job_id)
     if job is None or not can_read(caller, job.owner):
-        # Another key's job is as absent as one that never existed.
-        raise ApiError(404, f"no job with id {job_id!r}", type="not_found_error", param="job_id", code="job_not_found")
+        raise _not_found(job_id)  # another key's job is as absent as one that never existed
     if format is None:
         return JSONResponse(job.model_dump(mode="json"))
     transcript = transcript_of(job)
@@ -134,3 +188,88 @@ async def get_job(
     words = job.options is None or job.options.word_timestamps
     granularities = frozenset({Granularity.SEGMENT, Granularity.WORD} if words else {Granularity.SEGMENT})
     return Response(render(transcript, format, granularities=granularities), media_type=MEDIA_TYPES[format])
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: `status` (the job, without its transcript) and `segment` (one final "
+            "segment), from the beginning or after `Last-Event-ID`; the stream ends after the final status.",
+            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
+        },
+        **_ERRORS,
+    },
+)
+async def job_events(
+    job_id: str,
+    services: ServicesDep,
+    caller: Caller,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", description="The `id` of the last event received.")
+    ] = None,
+) -> StreamingResponse:
+    """The job's status changes and final segments as they are materialised. Each event's `id` is the number of
+    segments sent so far; a client that reconnects with `Last-Event-ID` gets the current status and the segments
+    after that one."""
+    job = await asyncio.to_thread(services.jobs.get, job_id, with_result=False)
+    if job is None or not can_read(caller, job.owner):
+        raise _not_found(job_id)
+    after = int(last_event_id) if last_event_id and last_event_id.strip().isdigit() else 0
+    return StreamingResponse(
+        _sse(services.feeds.follow(job_id, after)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse(changes: AsyncIterator[Change], keepalive_s: float = 15.0) -> AsyncIterator[bytes]:
+    pending = asyncio.ensure_future(anext(changes))
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=keepalive_s)
+            if not done:
+                yield b": keep-alive\n\n"  # proxies close idle connections; a comment keeps this one open
+                continue
+            try:
+                change = pending.result()
+            except StopAsyncIteration:
+                return
+            cursor = change.first
+            for segment in change.segments:
+                cursor += 1
+                yield f"id: {cursor}\nevent: segment\ndata: {segment.model_dump_json()}\n\n".encode()
+            yield f"id: {cursor}\nevent: status\ndata: {change.job.model_dump_json()}\n\n".encode()
+            pending = asyncio.ensure_future(anext(changes))
+    finally:
+        pending.cancel()
+        await changes.aclose()  # type: ignore[attr-defined]
+
+
+@router.delete("/{job_id}", response_model=JobDeleted, responses=_ERRORS)
+async def delete_job(job_id: str, services: ServicesDep, caller: Caller) -> JobDeleted:
+    """Removes the job's audio, its rows and its transcript; a job still running is cancelled (its remaining chunks
+    find no audio and are skipped). Events already on Kafka stay there: they are history."""
+    job = await asyncio.to_thread(services.jobs.get, job_id, with_result=False)
+    if job is None or not can_read(caller, job.owner):
+        raise _not_found(job_id)
+    audio, chunks = await asyncio.to_thread(services.jobs.delete, job_id)
+    await asyncio.to_thread(_delete_audio, services, job_id, audio, chunks)
+    services.watcher.notify(job_id)  # live listeners of the job are told it is gone
+    return JobDeleted(id=job_id)
+
+
+def _delete_audio(services: Services, job_id: str, audio: str | None, chunks: int) -> None:
+    keys = [chunk_key(job_id, n) for n in range(chunks)]
+    if audio == audio_key(job_id):
+        keys.append(audio)  # audio the API stored; an object the job only referenced stays the caller's
+    for key in keys:
+        try:
+            services.store.delete(key)
+        except StorageError as e:  # the rows are gone already; an orphaned object costs disk, not correctness
+            log.warning("could not delete %s of deleted job %s: %s", key, job_id, e)
+
+
+def _not_found(job_id: str) -> ApiError:
+    return ApiError(404, f"no job with id {job_id!r}", type="not_found_error", param="job_id", code="job_not_found")
