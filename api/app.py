@@ -14,7 +14,7 @@ from api import errors, openapi
 from api.accuracy import AccuracyStore
 from api.database import open_database
 from api.deps import Services
-from api.jobstore import JobStore
+from api.jobstore import JobStore, Transition
 from api.keys import KeyStore
 from api.limits import BodySizeLimit
 from api.live import JobFeeds
@@ -28,9 +28,19 @@ from api.routes import audio, health, jobs, models
 from api.routes import metrics as metrics_route
 from api.settings import ApiSettings
 from api.watch import JobWatcher
+from api.webhook_store import WebhookStore
+from api.webhooks import WebhookSender
 from ingest import EventPublisher, open_store
 
 log = logging.getLogger(__name__)
+
+
+def on_transition(moved: Transition, metrics: ApiMetrics, webhooks: WebhookStore, settings: ApiSettings) -> None:
+    """A job changed state (seen once across replicas): count it, and schedule its webhook when it ended."""
+    metrics.transition(moved)
+    url = moved.webhook_url or settings.webhooks.default_url
+    if moved.status.terminal and url:
+        webhooks.schedule(job_id=moved.job_id, status=moved.status.value, url=url)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -46,6 +56,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         keys = KeyStore(engine)
         accuracy = AccuracyStore(engine)
         limiter = RateLimiter(settings.limits, engine)
+        webhooks = WebhookStore(engine)
         publisher = EventPublisher(settings.kafka, client_id="scribeflow-api")
         publisher.start()
         watcher = JobWatcher()
@@ -55,7 +66,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             group_id=settings.materialiser_group_id,
             store=job_store,
             on_update=watcher.notify,
-            on_transition=metrics.transition,
+            on_transition=lambda moved: on_transition(moved, metrics, webhooks, settings),
             dead_letter=lambda letter: publisher.publish_blocking(settings.kafka.topics.dlq, letter.job_id, letter),
         )
         groups = consumer_groups(settings.kafka, settings.worker_group_id, settings.materialiser_group_id)
@@ -75,7 +86,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             metrics=metrics,
             accuracy=accuracy,
             feeds=JobFeeds(job_store, watcher),
+            webhooks=webhooks,
         )
+        sender = WebhookSender(
+            settings.webhooks,
+            webhooks,
+            job_store,
+            dead_letter=lambda letter: publisher.publish_blocking(settings.kafka.topics.dlq, letter.job_id, letter),
+        )
+        background = [asyncio.create_task(sender.run(), name="webhooks")]
         retention = None
         if settings.retention_days is not None:
             retention = asyncio.create_task(
@@ -86,6 +105,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         finally:
             if retention is not None:
                 retention.cancel()
+            for task in background:
+                task.cancel()
             await asyncio.to_thread(publisher.close)
             await asyncio.to_thread(materialiser.stop)
             engine.dispose()

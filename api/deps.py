@@ -16,6 +16,7 @@ from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
 from api.watch import JobWatcher
+from api.webhook_store import WebhookStore
 from ingest import EventPublisher, ObjectStore
 
 
@@ -32,6 +33,7 @@ class Services:
     metrics: ApiMetrics
     accuracy: AccuracyStore
     feeds: JobFeeds
+    webhooks: WebhookStore
 
 
 def get_services(request: Request) -> Services:

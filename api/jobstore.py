@@ -40,6 +40,7 @@ class Transition:
     model: str | None
     language: str | None
     duration: float | None
+    webhook_url: str | None = None
 
 
 def _ts(value: datetime) -> str:
@@ -59,15 +60,17 @@ class JobStore:
             db.execute(
                 text(
                     f"""INSERT INTO jobs (id, created_at, updated_at, status, status_rank, progress, filename,
-                        audio_key, options, owner, review)
-                    SELECT :id, :created, :created, 'queued', 0, 0, :filename, :audio_key, :options, :owner, 0
+                        audio_key, options, owner, review, webhook_url)
+                    SELECT :id, :created, :created, 'queued', 0, 0, :filename, :audio_key, :options, :owner, 0,
+                        :webhook_url
                     WHERE NOT EXISTS (SELECT 1 FROM deleted_jobs WHERE id = :id)
                     ON CONFLICT (id) DO UPDATE SET
                         created_at = {self._sql.least}(jobs.created_at, excluded.created_at),
                         filename = excluded.filename,
                         audio_key = excluded.audio_key,
                         options = excluded.options,
-                        owner = excluded.owner"""
+                        owner = excluded.owner,
+                        webhook_url = excluded.webhook_url"""
                 ),
                 {
                     "id": event.job_id,
@@ -76,6 +79,7 @@ class JobStore:
                     "audio_key": event.audio.key,
                     "options": event.options.model_dump_json(),
                     "owner": event.owner,
+                    "webhook_url": event.webhook_url,
                 },
             )
 
@@ -118,7 +122,7 @@ class JobStore:
                         ),
                         recovered_stretches = coalesce(:recovered_stretches, recovered_stretches)
                     WHERE id = :id AND status = :status AND (:moved OR NOT :terminal)
-                    RETURNING model, language, duration"""
+                    RETURNING model, language, duration, webhook_url"""
                 ),
                 {
                     "id": event.job_id,
@@ -149,6 +153,7 @@ class JobStore:
             model=updated[0],
             language=updated[1],
             duration=updated[2],
+            webhook_url=updated[3],
         )
 
     def mark_for_review(self, job_id: str) -> None:

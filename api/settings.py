@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.config import KafkaSettings, StorageSettings
@@ -20,6 +20,27 @@ class LimitSettings(BaseModel):
     audio_minutes_per_day: float | None = Field(default=None, gt=0)
     storage_uri: str | None = None
     """Where the counters live, as a `limits` storage URI (`redis://host:6379`); None: the job database."""
+
+
+class WebhookSettings(BaseModel):
+    secret: SecretStr | None = None
+    """`whsec_…` (Standard Webhooks): receivers verify `webhook-signature` with it. Webhooks need one."""
+    default_url: str | None = None
+    """Called for jobs that name no `webhook_url`; None: only jobs that do."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """A 2xx within this is success."""
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_s: float = Field(default=5.0, gt=0)
+    """Wait before the second attempt; it doubles each time (with jitter), up to `max_backoff_s`."""
+    max_backoff_s: float = Field(default=3600.0, gt=0)
+    allow_private_urls: bool = False
+    """Allow loopback, private, link-local and reserved addresses: for local use and tests only."""
+    inline_bytes: int = Field(default=256 * 1024, ge=0)
+    """A transcript up to this size (JSON) is in the body; a larger one is linked (`transcript_url`)."""
+    max_response_bytes: int = Field(default=64 * 1024, ge=0)
+    senders: int = Field(default=8, ge=1)
+    """Deliveries in flight at once per API process."""
+    poll_s: float = Field(default=0.5, gt=0)
 
 
 class ApiSettings(BaseSettings):
@@ -48,6 +69,7 @@ class ApiSettings(BaseSettings):
     """Model names the workers serve (the worker's `model.name`); the first is what `whisper-1` means."""
     sync_timeout_s: float = Field(default=600.0, gt=0)
     """How long `/v1/audio/*` waits for its job; after that the client gets 504 with the job id to poll."""
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     retention_days: float | None = Field(default=None, gt=0)
     """Finished jobs' uploaded audio is deleted after this many days (their transcripts stay); None keeps it."""
     retention_interval_s: float = Field(default=3600.0, gt=0)

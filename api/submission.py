@@ -13,6 +13,7 @@ from api.accuracy import sampled_for_review
 from api.auth import rate_limited
 from api.deps import Services
 from api.errors import ApiError
+from api.webhook_urls import UnsafeUrl, check_url
 from ingest import IngestUnavailable, InvalidKey, StorageError, new_job_id, submit
 from ingest.probe import NotAudio, probe
 from ingest.publisher import PublishError
@@ -48,7 +49,11 @@ def build_options(*, language: str | None, **fields: object) -> TranscriptionOpt
 
 
 async def accept_upload(
-    services: Services, file: UploadFile, options: TranscriptionOptions, caller: ApiKey | None
+    services: Services,
+    file: UploadFile,
+    options: TranscriptionOptions,
+    caller: ApiKey | None,
+    webhook_url: str | None = None,
 ) -> TranscriptionRequested:
     """Check, store and publish an upload; returns once the broker confirmed the request.
 
@@ -85,6 +90,7 @@ async def accept_upload(
             content_type=file.content_type,
             options=options,
             owner=caller.id if caller else None,
+            webhook_url=webhook_url,
         )
     except IngestUnavailable as e:
         raise _unavailable(e) from e
@@ -93,7 +99,7 @@ async def accept_upload(
 
 
 async def accept_reference(
-    services: Services, key: str, options: TranscriptionOptions, caller: ApiKey | None
+    services: Services, key: str, options: TranscriptionOptions, caller: ApiKey | None, webhook_url: str | None = None
 ) -> TranscriptionRequested:
     """Publish a request for an object already in the store (the workers enforce the duration limit on it)."""
     try:
@@ -105,8 +111,9 @@ async def accept_reference(
     if not exists:
         raise ApiError(400, f"no object {key!r} in the audio store", param="audio_key", code="audio_not_found")
     job_id = new_job_id()
+    owner = caller.id if caller else None
     event = TranscriptionRequested(
-        job_id=job_id, audio=AudioRef(key=key), options=options, owner=caller.id if caller else None
+        job_id=job_id, audio=AudioRef(key=key), options=options, owner=owner, webhook_url=webhook_url
     )
     try:
         await services.publisher.publish(services.settings.kafka.topics.requests, job_id, event)
@@ -132,6 +139,25 @@ async def wait_for_job(services: Services, job_id: str, *, within: float) -> Job
             with contextlib.suppress(TimeoutError):
                 # Woken by this replica's materialiser; the periodic look covers events another replica applied.
                 await asyncio.wait_for(changed.wait(), min(remaining, 2.0))
+
+
+async def checked_webhook(services: Services, url: str | None) -> str | None:
+    """A job's webhook URL, if it may be called; a 400 naming `webhook_url` otherwise."""
+    if url is None or not url.strip():
+        return None
+    settings = services.settings.webhooks
+    if settings.secret is None:
+        raise ApiError(
+            400,
+            "webhooks are not configured on this server (SCRIBEFLOW_WEBHOOKS__SECRET)",
+            param="webhook_url",
+            code="webhooks_not_configured",
+        )
+    try:
+        await asyncio.to_thread(check_url, url.strip(), allow_private=settings.allow_private_urls)
+    except UnsafeUrl as e:
+        raise ApiError(400, f"webhook_url cannot be used: {e}", param="webhook_url", code="invalid_webhook_url") from e
+    return url.strip()
 
 
 def _record(services: Services, event: TranscriptionRequested) -> None:

@@ -42,6 +42,7 @@ async def submit(
     content_type: str | None,
     options: TranscriptionOptions,
     owner: str | None = None,
+    webhook_url: str | None = None,
     job_id: str | None = None,
 ) -> TranscriptionRequested:
     """Store the upload and publish its request; returns the published event once the broker confirmed it."""
@@ -56,6 +57,7 @@ async def submit(
         audio=AudioRef(key=key, filename=filename, content_type=content_type, size=length),
         options=options,
         owner=owner,
+        webhook_url=webhook_url,
     )
     try:
         await publisher.publish(topics.requests, job_id, event)

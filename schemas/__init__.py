@@ -37,6 +37,14 @@ from schemas.transcript import (
     TranscriptionOptions,
     Word,
 )
+from schemas.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryList,
+    WebhookEvent,
+    WebhookGaveUp,
+    WebhookJob,
+)
 
 __all__ = [
     "DEFAULT_TOPICS",
@@ -81,6 +89,12 @@ __all__ = [
     "TranscriptionRequested",
     "TranscriptionVerboseJson",
     "UsageDuration",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDeliveryList",
+    "WebhookEvent",
+    "WebhookGaveUp",
+    "WebhookJob",
     "WindowStats",
     "Word",
     "describe_invalid",

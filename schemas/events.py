@@ -52,6 +52,8 @@ class TranscriptionRequested(EventBase):
     owner: str | None = None
     """Id of the API key that submitted the job; only that key (or an admin key) can read it. None: no key
     (authentication off, or a producer other than the API)."""
+    webhook_url: str | None = None
+    """Where the API POSTs a signed event when the job completes or fails."""
 
 
 class JobStatusChanged(EventBase):

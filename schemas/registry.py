@@ -4,6 +4,7 @@ from pydantic import BaseModel
 
 from schemas.chunks import ChunkFailed, ChunkRequested, ChunkTranscribed
 from schemas.events import DeadLetter, JobStatusChanged, SegmentTranscribed, TranscriptionRequested
+from schemas.webhooks import WebhookGaveUp
 
 EVENT_TYPES: dict[str, type[BaseModel]] = {
     "TranscriptionRequested": TranscriptionRequested,
@@ -13,4 +14,5 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "ChunkRequested": ChunkRequested,
     "ChunkTranscribed": ChunkTranscribed,
     "ChunkFailed": ChunkFailed,
+    "WebhookGaveUp": WebhookGaveUp,
 }

@@ -248,6 +248,14 @@ def _keys(args: argparse.Namespace, keys: KeyStore) -> int:
     return 0
 
 
+def cmd_follow(args: argparse.Namespace) -> int:
+    """Print a job's segments from Kafka as they arrive, until it ends: an example downstream consumer."""
+    from stack.follow import follow
+    from stack.settings import StackSettings
+
+    return follow(StackSettings().kafka, args.job_id, timeout_s=args.timeout)
+
+
 def _version(version: str | None) -> tuple[str, ...]:
     return (version,) if version else ()
 
@@ -321,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="write the events' JSON Schemas")
     schemas.add_argument("--out", type=Path, default=Path("docs/schemas"))
     schemas.set_defaults(func=cmd_schemas)
+    following = sub.add_parser("follow", help="print a job's segments from Kafka as they arrive (a consumer)")
+    following.add_argument("job_id")
+    following.add_argument("--timeout", type=float, default=3600, help="give up after this many seconds")
+    following.set_defaults(func=cmd_follow)
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     actions = keys.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="make a key; prints it alone on the last line, once")

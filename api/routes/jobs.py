@@ -18,7 +18,7 @@ from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
 from api.jobstore import transcript_of
 from api.live import Change
 from api.routes.models import resolve
-from api.submission import accept_reference, accept_upload, build_options
+from api.submission import accept_reference, accept_upload, build_options, checked_webhook
 from ingest import StorageError, audio_key, chunk_key
 from schemas import (
     Job,
@@ -29,6 +29,7 @@ from schemas import (
     Task,
     TranscriptionJson,
     TranscriptionVerboseJson,
+    WebhookDeliveryList,
 )
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ async def create_job(
     word_timestamps: Annotated[bool, Form()] = True,
     temperature: Annotated[float, Form()] = 0.0,
     model: Annotated[str | None, Form(description="`whisper-1` or a served model; default: the first served.")] = None,
+    webhook_url: Annotated[
+        str | None, Form(description="Called with a signed event when the job completes or fails.", max_length=2048)
+    ] = None,
 ) -> JSONResponse:
     """Accept a job. The 202 is sent only after the broker confirmed the request event."""
     options = build_options(
@@ -63,10 +67,12 @@ async def create_job(
     if (file is None) == (audio_key is None):
         raise ApiError(400, "send exactly one of 'file' (an upload) or 'audio_key'", param="file", code="missing_file")
     if file is not None:
-        event = await accept_upload(services, file, options, caller)
+        hook = await checked_webhook(services, webhook_url)
+        event = await accept_upload(services, file, options, caller, hook)
     else:
         assert audio_key is not None
-        event = await accept_reference(services, audio_key, options, caller)
+        hook = await checked_webhook(services, webhook_url)
+        event = await accept_reference(services, audio_key, options, caller, hook)
     body = JobCreated(id=event.job_id, status=JobStatus.QUEUED, created_at=event.occurred_at)
     return JSONResponse(
         status_code=202, content=body.model_dump(mode="json"), headers={"Location": f"/v1/jobs/{event.job_id}"}
@@ -273,3 +279,12 @@ def _delete_audio(services: Services, job_id: str, audio: str | None, chunks: in
 
 def _not_found(job_id: str) -> ApiError:
     return ApiError(404, f"no job with id {job_id!r}", type="not_found_error", param="job_id", code="job_not_found")
+
+
+@router.get("/{job_id}/webhooks", response_model=WebhookDeliveryList, responses=_ERRORS)
+async def job_webhooks(job_id: str, services: ServicesDep, caller: Caller) -> WebhookDeliveryList:
+    """The job's webhook deliveries, each with every attempt: time, status code, latency, error."""
+    job = await asyncio.to_thread(services.jobs.get, job_id, with_result=False)
+    if job is None or not can_read(caller, job.owner):
+        raise _not_found(job_id)
+    return WebhookDeliveryList(data=await asyncio.to_thread(services.webhooks.for_job, job_id))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.support.audio import long_speech, shared
-from tests.support.stack import RunningStack
+from tests.support.stack import REPO, RunningStack
 
 
 def _events(stack: RunningStack, job_id: str, last_event_id: str | None = None) -> list[tuple[str, str, Any]]:
@@ -96,3 +98,34 @@ def test_jobs_are_listed_as_summaries_and_filtered(stack: RunningStack) -> None:
     earlier = stack.get("/v1/jobs", params={"created_before": created, "limit": 100}).json()["data"]
     assert done["id"] not in [j["id"] for j in earlier]
     assert stack.get("/v1/jobs", params={"status": "dancing"}).status_code == 400
+
+
+def test_deleting_a_queued_job_means_it_never_runs(stack: RunningStack, tmp_path: Path) -> None:
+    busy = stack.submit(long_speech(tmp_path / "long.flac")).json()["id"]  # keeps the one worker busy
+    stack.wait(busy, lambda job: job["status"] == "processing")
+    queued = stack.submit(shared("jfk.flac")).json()["id"]
+    assert stack.job(queued)["status"] == "queued"
+    assert stack.request("DELETE", f"/v1/jobs/{queued}").status_code == 200
+    assert stack.wait(busy)["status"] == "completed"
+    time.sleep(3)  # the worker reaches the deleted job's request, finds no audio, and its failure is ignored
+    assert stack.get(f"/v1/jobs/{queued}").status_code == 404
+    assert not (stack.data_dir / "objects" / "uploads" / queued / "audio").exists()
+
+
+def test_scribeflow_follow_prints_the_segments_as_they_arrive(stack: RunningStack, tmp_path: Path) -> None:
+    job_id = stack.submit(long_speech(tmp_path / "long.flac")).json()["id"]
+    follower = subprocess.run(
+        [sys.executable, "-m", "stack.cli", "follow", job_id, "--timeout", "300"],
+        cwd=REPO,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=330,
+        check=False,
+    )
+    assert follower.returncode == 0, follower.stderr
+    job = stack.job(job_id)
+    lines = follower.stdout.strip().splitlines()
+    assert len(lines) == len(job["result"]["segments"])
+    assert [line.split("] ", 1)[1] for line in lines] == [s["text"].strip() for s in job["result"]["segments"]]
+    assert lines[0].startswith("[00:00:00.000 --> 00:00:")
