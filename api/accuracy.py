@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
+from api.database import iso
 from schemas import AccuracyGroup, Job, JobScore
 
 
@@ -109,7 +110,7 @@ class AccuracyStore:
                     "dels": counts.deletions,
                     "ins": counts.insertions,
                     "wer": score.wer,
-                    "at": at.isoformat(timespec="microseconds"),
+                    "at": iso(at),
                 },
             )
         return score
@@ -117,7 +118,7 @@ class AccuracyStore:
     def summary(self, *, days: float, owner: str | None) -> list[AccuracyGroup]:
         """Per model and language over the last `days`: WER over all words (errors / reference words), and the
         mean of the jobs' own WERs."""
-        since = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds")
+        since = iso(datetime.now(UTC) - timedelta(days=days))
         mine = "" if owner is None else " AND owner = :owner"
         with self.engine.connect() as db:
             rows = db.execute(

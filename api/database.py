@@ -10,6 +10,7 @@ existed is adopted as it is, its missing columns added.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,11 @@ from sqlalchemy import Engine, create_engine, event, text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _ADVISORY_LOCK = 0x5C12_1BE0  # one migration at a time when replicas start together on PostgreSQL
+
+
+def iso(value: datetime) -> str:
+    """How every store writes a time: ISO 8601 in UTC with microseconds, so text order is time order."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def database_url(url: str | None, path: Path) -> str:

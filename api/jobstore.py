@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from api.database import Dialect
+from api.database import Dialect, iso
 from schemas import (
     Job,
     JobError,
@@ -43,10 +43,6 @@ class Transition:
     webhook_url: str | None = None
 
 
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 class JobStore:
     """Thread-safe (a pool of connections): the materialiser thread writes while request handlers read."""
 
@@ -55,7 +51,7 @@ class JobStore:
         self._sql = Dialect.of(engine)
 
     def record_request(self, event: TranscriptionRequested) -> None:
-        created = _ts(event.occurred_at)
+        created = iso(event.occurred_at)
         with self.engine.begin() as db:
             db.execute(
                 text(
@@ -88,7 +84,7 @@ class JobStore:
 
         The rank moves in one conditional UPDATE, so of several materialisers applying the same event (replicas on
         one PostgreSQL) exactly one sees the transition."""
-        at = _ts(event.occurred_at)
+        at = iso(event.occurred_at)
         status = event.status
         greatest = self._sql.greatest
         with self.engine.begin() as db:
@@ -207,7 +203,7 @@ class JobStore:
             row = db.execute(text("SELECT audio_key, chunks_total FROM jobs WHERE id = :id"), {"id": job_id}).first()
             db.execute(
                 text("INSERT INTO deleted_jobs (id, deleted_at) VALUES (:id, :at) ON CONFLICT (id) DO NOTHING"),
-                {"id": job_id, "at": _ts(datetime.now(UTC))},
+                {"id": job_id, "at": iso(datetime.now(UTC))},
             )
             for table, column in (("segments", "job_id"), ("job_scores", "job_id"), ("jobs", "id")):
                 db.execute(text(f"DELETE FROM {table} WHERE {column} = :id"), {"id": job_id})
@@ -222,7 +218,7 @@ class JobStore:
                     AND updated_at < :before AND audio_deleted_at IS NULL AND audio_key LIKE 'uploads/%'
                     ORDER BY updated_at LIMIT :limit"""
                 ),
-                {"before": _ts(before), "limit": limit},
+                {"before": iso(before), "limit": limit},
             ).all()
         return [(row[0], row[1]) for row in rows]
 
@@ -230,7 +226,7 @@ class JobStore:
         with self.engine.begin() as db:
             db.execute(
                 text("UPDATE jobs SET audio_deleted_at = :at WHERE id = :id"),
-                {"id": job_id, "at": _ts(datetime.now(UTC))},
+                {"id": job_id, "at": iso(datetime.now(UTC))},
             )
 
     def page(
@@ -259,10 +255,10 @@ class JobStore:
             values.update({name[1:]: status.value for name, status in zip(names, statuses, strict=True)})
         if created_after is not None:
             wanted += " AND created_at >= :created_after"
-            values["created_after"] = _ts(created_after)
+            values["created_after"] = iso(created_after)
         if created_before is not None:
             wanted += " AND created_at < :created_before"
-            values["created_before"] = _ts(created_before)
+            values["created_before"] = iso(created_before)
         with self.engine.connect() as db:
             if after is not None:
                 anchor = db.execute(text(f"SELECT created_at FROM jobs WHERE id = :after{mine}"), values).first()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
 
+from api.database import iso
 from schemas import ApiKey, KeyLimits
 
 PREFIX = "sfk_"
@@ -65,7 +66,7 @@ class KeyStore:
                     "digest": _digest(secret),
                     "admin": int(admin),
                     "limits": record.limits.model_dump_json(),
-                    "created": _ts(record.created_at),
+                    "created": iso(record.created_at),
                 },
             )
         return record, f"{PREFIX}{key_id}_{secret}"
@@ -87,7 +88,7 @@ class KeyStore:
         with self.engine.begin() as db:
             db.execute(
                 text("UPDATE api_keys SET revoked_at = :at WHERE id = :id AND revoked_at IS NULL"),
-                {"at": _ts(datetime.now(UTC)), "id": key_id},
+                {"at": iso(datetime.now(UTC)), "id": key_id},
             )
         return self.get(key_id)
 
@@ -109,10 +110,6 @@ class KeyStore:
             return None
         record = _record(tuple(row[:6]))
         return record if record.active else None
-
-
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _record(row: tuple[object, ...]) -> ApiKey:

@@ -88,9 +88,10 @@ class JobFeeds:
                 try:
                     job = await asyncio.to_thread(self._jobs.get, feed.job_id, with_result=False)
                     new = await asyncio.to_thread(self._jobs.segments_from, feed.job_id, len(feed.segments))
-                except Exception:
+                except Exception:  # the database is away for a moment: look again, never report the job gone
                     log.exception("live feed of job %s could not read the job store", feed.job_id)
-                    job, new = feed.job, []
+                    await asyncio.sleep(RECHECK_S)
+                    continue
                 if job is None:  # deleted
                     for queue in feed.listeners:
                         queue.put_nowait(None)

@@ -34,11 +34,11 @@ def consumer_groups(settings: KafkaSettings, worker_group: str, materialiser_gro
     }
 
 
-def measure_lag(settings: KafkaSettings, groups: Mapping[str, list[str]], timeout: float = 5.0) -> Lag:
+def measure_lag(admin: Any, groups: Mapping[str, list[str]], timeout: float = 5.0) -> Lag:
+    """`admin`: a confluent-kafka AdminClient, kept between scrapes (each new one opens its connections anew)."""
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-    from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+    from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     wanted = sorted({t for topics in groups.values() for t in topics})
     metadata = admin.list_topics(timeout=timeout)
     partitions = [
@@ -73,12 +73,20 @@ class QueueDepth(Collector):
         self._lock = threading.Lock()
         self._at = 0.0
         self._lag: Lag = {}
+        self._client: Any = None
+
+    def _admin(self) -> Any:
+        if self._client is None:
+            from confluent_kafka.admin import AdminClient
+
+            self._client = AdminClient({"bootstrap.servers": self._settings.bootstrap_servers})
+        return self._client
 
     def lag(self) -> Lag:
         with self._lock:
             if time.monotonic() - self._at > self._cache_s:
                 try:
-                    self._lag = measure_lag(self._settings, self._groups)
+                    self._lag = measure_lag(self._admin(), self._groups)
                 except Exception as e:  # the broker being down must not break the rest of /metrics
                     log.warning("consumer lag could not be read: %s", e)
                     self._lag = {}

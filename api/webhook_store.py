@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
 
+from api.database import iso
 from schemas import WebhookAttempt, WebhookDelivery
 
 
@@ -24,10 +25,6 @@ class Claimed:
     url: str
     attempts: int
     """Attempts made before this one."""
-
-
-def _now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class WebhookStore:
@@ -49,7 +46,7 @@ class WebhookStore:
                     "job": job_id,
                     "type": f"transcription.{status}",
                     "url": url,
-                    "created": _now_text(),
+                    "created": iso(datetime.now(UTC)),
                     "due": time.time(),
                 },
             )
@@ -98,7 +95,7 @@ class WebhookStore:
                 {
                     "id": claimed.event_id,
                     "n": attempt.attempt,
-                    "at": attempt.at.isoformat(timespec="microseconds"),
+                    "at": iso(attempt.at),
                     "code": attempt.status_code,
                     "ms": attempt.latency_ms,
                     "error": attempt.error,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Caller, authenticate, can_read, owner_filter
 from api.deps import ServicesDep
 from api.errors import ApiError, error_responses
-from api.routes.jobs import unknown_anchor
+from api.routes.jobs import job_list, job_not_found, unknown_anchor
 from schemas import AccuracyReport, JobList, JobScore, JobStatus, ReferenceTranscript
 
 router = APIRouter(tags=["accuracy"], dependencies=[Depends(authenticate)])
@@ -25,7 +25,7 @@ async def score_job(job_id: str, body: ReferenceTranscript, services: ServicesDe
     reference replaces the first."""
     job = await asyncio.to_thread(services.jobs.get, job_id)
     if job is None or not can_read(caller, job.owner):
-        raise ApiError(404, f"no job with id {job_id!r}", type="not_found_error", param="job_id", code="job_not_found")
+        raise job_not_found(job_id)
     if job.status is not JobStatus.COMPLETED:
         raise ApiError(
             409, f"job {job_id} is {job.status.value}; it can be scored once it is completed", code="job_not_completed"
@@ -64,9 +64,4 @@ async def review_queue(
         )
     except KeyError as e:
         raise unknown_anchor(after) from e
-    return JobList(
-        data=jobs,
-        has_more=has_more,
-        first_id=jobs[0].id if jobs else None,
-        last_id=jobs[-1].id if jobs else None,
-    )
+    return job_list(jobs, has_more)

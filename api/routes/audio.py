@@ -18,7 +18,8 @@ from api.auth import Caller, authenticate
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_responses
 from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
-from api.jobstore import transcript_of
+from api.jobstore import transcript_of, transcript_text
+from api.routes.jobs import job_not_found
 from api.routes.models import resolve
 from api.submission import accept_upload, build_options, wait_for_job
 from schemas import (
@@ -27,6 +28,7 @@ from schemas import (
     ErrorDetail,
     Job,
     JobStatus,
+    Segment,
     Task,
     TranscriptionJson,
     TranscriptionVerboseJson,
@@ -200,35 +202,34 @@ def _sse(event: BaseModel) -> bytes:
 
 
 async def _events(services: Services, job_id: str) -> AsyncIterator[bytes]:
-    """`transcript.text.delta` per final segment, in order, then `transcript.text.done`; failures as an error."""
+    """`transcript.text.delta` per final segment, in order, then `transcript.text.done`; failures as an error.
+    Follows the job's shared live feed (`api.live`), as `GET /v1/jobs/{id}/events` does."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + services.settings.sync_timeout_s
-    sent = 0
-    spoken = False
-    with services.watcher.watch(job_id) as changed:
+    changes = services.feeds.follow(job_id)
+    heard: list[Segment] = []
+    try:
         while True:
-            changed.clear()
-            job = await asyncio.to_thread(services.jobs.get, job_id)
-            segments = await asyncio.to_thread(services.jobs.segments_from, job_id, sent)
-            sent += len(segments)
-            for segment in segments:
-                if text := segment.text.strip():
-                    yield _sse(TranscriptTextDelta(delta=(" " if spoken else "") + text))
-                    spoken = True
-            if job is not None and job.status is JobStatus.COMPLETED and job.result is not None:
-                yield _sse(TranscriptTextDone(text=job.result.text))
-                return
-            if job is not None and job.status is JobStatus.FAILED:
-                yield _error(_failure(job))
-                return
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            try:
+                change = await asyncio.wait_for(anext(changes), max(0.0, deadline - loop.time()))
+            except TimeoutError:
                 yield _error(_timeout(job_id))
                 return
-            try:
-                await asyncio.wait_for(changed.wait(), remaining)
-            except TimeoutError:
-                continue
+            except StopAsyncIteration:  # the job was deleted while the caller waited
+                yield _error(job_not_found(job_id))
+                return
+            for segment in change.segments:
+                if text := segment.text.strip():
+                    yield _sse(TranscriptTextDelta(delta=(" " if heard else "") + text))
+                    heard.append(segment)
+            if change.job.status is JobStatus.COMPLETED:
+                yield _sse(TranscriptTextDone(text=transcript_text(heard)))
+                return
+            if change.job.status is JobStatus.FAILED:
+                yield _error(_failure(change.job))
+                return
+    finally:
+        await changes.aclose()  # type: ignore[attr-defined]
 
 
 def _error(error: ApiError) -> bytes:

@@ -108,12 +108,7 @@ async def list_jobs(
         )
     except KeyError as e:
         raise unknown_anchor(after) from e
-    return JobList(
-        data=jobs,
-        has_more=has_more,
-        first_id=jobs[0].id if jobs else None,
-        last_id=jobs[-1].id if jobs else None,
-    )
+    return job_list(jobs, has_more)
 
 
 _JOB_OR_TRANSCRIPT: dict[int | str, dict[str, Any]] = {
@@ -161,6 +156,15 @@ def _moment(value: str | None, param: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+def job_list(jobs: list[Job], has_more: bool) -> JobList:
+    return JobList(
+        data=jobs,
+        has_more=has_more,
+        first_id=jobs[0].id if jobs else None,
+        last_id=jobs[-1].id if jobs else None,
+    )
+
+
 def unknown_anchor(after: str | None) -> ApiError:
     """`after` names no job the caller can see: nothing to page after."""
     return ApiError(404, f"no job {after!r} to page after", type="not_found_error", param="after", code="job_not_found")
@@ -180,7 +184,7 @@ async def get_job(
     """The job; with `format`, its transcript in that format (409 until it is completed)."""
     job = await asyncio.to_thread(services.jobs.get, job_id)
     if job is None or not can_read(caller, job.owner):
-        raise _not_found(job_id)  # another key's job is as absent as one that never existed
+        raise job_not_found(job_id)  # another key's job is as absent as one that never existed
     if format is None:
         return JSONResponse(job.model_dump(mode="json"))
     transcript = transcript_of(job)
@@ -221,7 +225,7 @@ async def job_events(
     after that one."""
     job = await asyncio.to_thread(services.jobs.get, job_id, with_result=False)
     if job is None or not can_read(caller, job.owner):
-        raise _not_found(job_id)
+        raise job_not_found(job_id)
     after = int(last_event_id) if last_event_id and last_event_id.strip().isdigit() else 0
     return StreamingResponse(
         _sse(services.feeds.follow(job_id, after)),
@@ -259,7 +263,7 @@ async def delete_job(job_id: str, services: ServicesDep, caller: Caller) -> JobD
     find no audio and are skipped). Events already on Kafka stay there: they are history."""
     job = await asyncio.to_thread(services.jobs.get, job_id, with_result=False)
     if job is None or not can_read(caller, job.owner):
-        raise _not_found(job_id)
+        raise job_not_found(job_id)
     audio, chunks = await asyncio.to_thread(services.jobs.delete, job_id)
     await asyncio.to_thread(_delete_audio, services, job_id, audio, chunks)
     services.watcher.notify(job_id)  # live listeners of the job are told it is gone
@@ -277,7 +281,7 @@ def _delete_audio(services: Services, job_id: str, audio: str | None, chunks: in
             log.warning("could not delete %s of deleted job %s: %s", key, job_id, e)
 
 
-def _not_found(job_id: str) -> ApiError:
+def job_not_found(job_id: str) -> ApiError:
     return ApiError(404, f"no job with id {job_id!r}", type="not_found_error", param="job_id", code="job_not_found")
 
 
@@ -286,5 +290,5 @@ async def job_webhooks(job_id: str, services: ServicesDep, caller: Caller) -> We
     """The job's webhook deliveries, each with every attempt: time, status code, latency, error."""
     job = await asyncio.to_thread(services.jobs.get, job_id, with_result=False)
     if job is None or not can_read(caller, job.owner):
-        raise _not_found(job_id)
+        raise job_not_found(job_id)
     return WebhookDeliveryList(data=await asyncio.to_thread(services.webhooks.for_job, job_id))

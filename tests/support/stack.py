@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -32,6 +33,17 @@ class RunningStack:
     """An admin key the test run made with `scribeflow keys create` (None when authentication is off)."""
     env: dict[str, str] = field(default_factory=dict)
     """The environment the stack was started with (the CLI needs it to reach the same database)."""
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Until `/ready` answers 200 (after the launcher restarted a killed child, say)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if self.get("/ready", timeout=2).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                pytest.fail(f"the stack was not ready again after {timeout:.0f} s\n{self.log_tail()}")
+            time.sleep(0.5)
 
     def worker_metrics(self, n: int = 0) -> str:
         """Worker `n`'s Prometheus exposition."""
