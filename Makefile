@@ -34,12 +34,15 @@ lint: install
 	$(BIN)/lint-imports
 
 # Debian's docker-compose (v1) validates docker-compose.yml in the tests (there is no Docker engine to run it);
-# Debian's PostgreSQL runs a throw-away server for the database tests.
+# Debian's PostgreSQL runs a throw-away server for the database tests; Debian's Chromium and its driver run the
+# web page in a real browser.
 test-deps:
-	@command -v docker-compose >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-		echo "installing docker-compose (validates docker-compose.yml) and postgresql (database tests)"; \
+	@command -v docker-compose >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		&& command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "installing docker-compose (validates docker-compose.yml), postgresql (database tests)" \
+			"and chromium with chromium-driver (web page tests)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			docker-compose postgresql; }
+			docker-compose postgresql chromium chromium-driver; }
 
 # The test run starts what it needs itself (a Kafka broker, a Ceph RGW S3 server, the whole stack for the
 # end-to-end tests) and stops it again, pass or fail; see tests/conftest.py.

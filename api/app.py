@@ -7,8 +7,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import errors, openapi
 from api.accuracy import AccuracyStore
@@ -18,13 +21,14 @@ from api.jobstore import JobStore, Transition
 from api.keys import KeyStore
 from api.limits import BodySizeLimit
 from api.live import JobFeeds
+from api.live_hub import LiveHub
 from api.materialiser import Materialiser
 from api.metrics import ApiMetrics, HttpMetrics
 from api.queue_depth import QueueDepth, consumer_groups
 from api.ratelimit import RateLimiter
 from api.retention import run_retention
 from api.routes import accuracy as accuracy_route
-from api.routes import audio, health, jobs, models
+from api.routes import audio, health, jobs, models, realtime
 from api.routes import metrics as metrics_route
 from api.settings import ApiSettings
 from api.watch import JobWatcher
@@ -33,6 +37,8 @@ from api.webhooks import WebhookSender
 from ingest import EventPublisher, open_store
 
 log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def on_transition(moved: Transition, metrics: ApiMetrics, webhooks: WebhookStore, settings: ApiSettings) -> None:
@@ -74,6 +80,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         for collector in collectors:
             metrics.registry.register(collector)
         materialiser.start()
+        hub = LiveHub(settings.kafka)
+        if settings.realtime.enabled:
+            hub.start(asyncio.get_running_loop())
         app.state.services = Services(
             settings=settings,
             store=store,
@@ -87,6 +96,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             accuracy=accuracy,
             feeds=JobFeeds(job_store, watcher),
             webhooks=webhooks,
+            hub=hub,
         )
         sender = WebhookSender(
             settings.webhooks,
@@ -109,6 +119,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 task.cancel()
             await asyncio.to_thread(publisher.close)
             await asyncio.to_thread(materialiser.stop)
+            await asyncio.to_thread(hub.stop)
             engine.dispose()
             for collector in collectors:
                 metrics.registry.unregister(collector)
@@ -129,4 +140,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(accuracy_route.router)
     app.include_router(metrics_route.router)
+    app.include_router(realtime.router)
+    # The web page: plain HTML and JavaScript, no build step; it holds no data (it asks for a key and calls the API).
+    app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
     return app

@@ -48,7 +48,11 @@ async def authenticate(
     """The caller's key; None when authentication is off."""
     if not services.settings.auth.enabled:
         return None
-    presented = (bearer.credentials if bearer else None) or api_key or x_api_key
+    return await verify_key(services, (bearer.credentials if bearer else None) or api_key or x_api_key)
+
+
+async def verify_key(services: Services, presented: str | None) -> ApiKey:
+    """The key presented, checked and its request counted; a 401 or 429 `ApiError` otherwise."""
     if not presented:
         raise ApiError(
             401,

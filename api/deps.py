@@ -11,6 +11,7 @@ from api.accuracy import AccuracyStore
 from api.jobstore import JobStore
 from api.keys import KeyStore
 from api.live import JobFeeds
+from api.live_hub import LiveHub
 from api.materialiser import Materialiser
 from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter
@@ -34,6 +35,7 @@ class Services:
     accuracy: AccuracyStore
     feeds: JobFeeds
     webhooks: WebhookStore
+    hub: LiveHub
 
 
 def get_services(request: Request) -> Services:

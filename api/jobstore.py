@@ -215,12 +215,21 @@ class JobStore:
             rows = db.execute(
                 text(
                     """SELECT id, audio_key FROM jobs WHERE status IN ('completed', 'failed')
-                    AND updated_at < :before AND audio_deleted_at IS NULL AND audio_key LIKE 'uploads/%'
+                    AND updated_at < :before AND audio_deleted_at IS NULL
+                    AND (audio_key LIKE 'uploads/%' OR audio_key LIKE 'live/%')
                     ORDER BY updated_at LIMIT :limit"""
                 ),
                 {"before": iso(before), "limit": limit},
             ).all()
         return [(row[0], row[1]) for row in rows]
+
+    def audio_of(self, job_id: str) -> tuple[str | None, str | None, bool]:
+        """(audio key, file name, whether retention already deleted it) of a job."""
+        with self.engine.connect() as db:
+            row = db.execute(
+                text("SELECT audio_key, filename, audio_deleted_at FROM jobs WHERE id = :id"), {"id": job_id}
+            ).first()
+        return (row[0], row[1], row[2] is not None) if row else (None, None, False)
 
     def audio_deleted(self, job_id: str) -> None:
         with self.engine.begin() as db:

@@ -43,6 +43,19 @@ class WebhookSettings(BaseModel):
     poll_s: float = Field(default=0.5, gt=0)
 
 
+class RealtimeSettings(BaseModel):
+    enabled: bool = True
+    """Serve `/v1/realtime` (the workers' live agent does the decoding)."""
+    max_session_s: float = Field(default=1800.0, gt=0)
+    """A session is closed after this long (OpenAI's sessions last at most an hour)."""
+    accept_timeout_s: float = Field(default=10.0, gt=0)
+    """How long a new session waits for a worker to take it."""
+    keepalive_s: float = Field(default=2.0, gt=0)
+    """How often the API tells the session's worker that the client is still there."""
+    worker_timeout_s: float = Field(default=10.0, gt=0)
+    """A worker silent this long is taken for dead: the client gets `worker_lost`."""
+
+
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore", env_parse_none_str=""
@@ -70,6 +83,7 @@ class ApiSettings(BaseSettings):
     sync_timeout_s: float = Field(default=600.0, gt=0)
     """How long `/v1/audio/*` waits for its job; after that the client gets 504 with the job id to poll."""
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     retention_days: float | None = Field(default=None, gt=0)
     """Finished jobs' uploaded audio is deleted after this many days (their transcripts stay); None keeps it."""
     retention_interval_s: float = Field(default=3600.0, gt=0)

@@ -5,6 +5,8 @@
   `transcription.chunk-results.v1`; chunk attempts counted in a table (changelog `chunk_attempts`).
 - stitch: `transcription.chunk-results.v1` → segments, progress and completion, with per-job state in a table
   (changelog `stitch_state`).
+- live: `transcription.live-input.v1` (realtime sessions, keyed by session) → `transcription.live-output.v1`, and
+  each completed turn as a segment of the session's job; sessions are held in memory (`processors.live`).
 
 `build_agents()` builds everything from `WorkerSettings` and resources already made; nothing here runs at import.
 """
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from ingest.publisher import EventPublisher, Record
+from processors.live import LiveEngine, LiveResources
 from processors.runtime import Agent, ChangelogTable, Message
 from processors.settings import WorkerSettings
 from processors.split import SplitResources, handle_request
@@ -30,6 +33,7 @@ from schemas import (
     JobStatusChanged,
     SegmentTranscribed,
 )
+from schemas.live import LiveEvent
 from schemas.state import StitchState
 
 
@@ -63,6 +67,9 @@ class KafkaEmitter:
     async def chunk_results(self, events: Sequence[ChunkTranscribed | ChunkFailed]) -> None:
         # Keyed by job: every result of a job reaches the same stitcher partition, in the order it was sent.
         await self._send(self._topics.chunk_results, [(e.job_id, e, None) for e in events])
+
+    async def live(self, events: Sequence[LiveEvent]) -> None:
+        await self._send(self._topics.live_output, [(e.job_id, e, None) for e in events])
 
 
 class _StitchPartition:
@@ -122,6 +129,7 @@ def build_agents(
     split: SplitResources,
     transcribe: TranscribeResources,
     stitch: StitchResources,
+    live: LiveResources | None = None,
 ) -> list[Agent]:
     topics = settings.kafka.topics
     bootstrap = settings.kafka.bootstrap_servers
@@ -144,7 +152,7 @@ def build_agents(
             # Before the next result of the same job: its state must be durable first.
             await stitch_table.flush()
 
-    return [
+    agents = [
         Agent("split", topics.requests, split_requests),
         Agent(
             "transcribe",
@@ -158,3 +166,12 @@ def build_agents(
             "stitch", topics.chunk_results, stitch_results, batch_size=16, batch_window_s=0.05, tables=(stitch_table,)
         ),
     ]
+    if live is not None:
+        engine = LiveEngine(live, emitter)
+
+        async def live_input(messages: list[Message]) -> None:
+            await engine.handle([(m.value, _source(m)) for m in messages])
+
+        # Everything a session sent since the last decode is taken at once; the wait only bounds an idle poll.
+        agents.append(Agent("live", topics.live_input, live_input, batch_size=500, batch_window_s=0.01, latest=True))
+    return agents

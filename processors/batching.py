@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,9 @@ class DecodeOptions:
     prompt: str | None = None
     temperature: float = 0.0
     """Start of the fallback schedule."""
+    fallback: bool = True
+    """False: one decode at `temperature`, whatever its quality (a live session's interim decodes, which only
+    count where the next decode agrees)."""
 
 
 @dataclass
@@ -103,11 +107,21 @@ class _Decoded:
 
 
 class BatchDecoder:
-    def __init__(self, model: Any, *, beam_size: int = 5, best_of: int = 5, batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        beam_size: int = 5,
+        best_of: int = 5,
+        batch_size: int = 8,
+        step: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
         self.model = model
         self.beam_size = beam_size
         self.best_of = best_of
         self.batch_size = batch_size
+        self._step = step
+        """Held around each call into the model (encode, generate, alignment): where another decoder may go first."""
 
     @property
     def multilingual(self) -> bool:
@@ -131,7 +145,8 @@ class BatchDecoder:
         if not self.multilingual:
             return "en", 1.0
         features = self._features([audio[: WINDOW_SECONDS * SAMPLE_RATE]])
-        return self._languages(self.model.encode(features))[0]
+        with self._step():
+            return self._languages(self.model.encode(features))[0]
 
     def _features(self, audios: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
         """One input length for the batch: the longest window and `INPUT_TAIL_S` of padding, at least
@@ -150,12 +165,14 @@ class BatchDecoder:
 
     def _decode(self, windows: Sequence[Window], options: DecodeOptions) -> list[WindowResult]:
         features = self._features([w.audio for w in windows])
-        encoded = self.model.encode(features)
+        with self._step():
+            encoded = self.model.encode(features)
         languages: list[tuple[str, float]] = [(w.language, 1.0) if w.language else ("", 0.0) for w in windows]
         if not self.multilingual:
             languages = [("en", 1.0)] * len(windows)
         elif any(not w.language for w in windows):
-            detected = self._languages(encoded)
+            with self._step():
+                detected = self._languages(encoded)
             languages = [known if known[0] else found for known, found in zip(languages, detected, strict=True)]
         by_language: defaultdict[str, list[int]] = defaultdict(list)
         for n, (language, _p) in enumerate(languages):
@@ -163,7 +180,11 @@ class BatchDecoder:
         results: list[WindowResult | None] = [None] * len(windows)
         for language, members in by_language.items():
             # One alignment needs one language token; a batch that mixes languages is encoded again per language.
-            sub_encoded = encoded if len(by_language) == 1 else self.model.encode(features[members])
+            if len(by_language) == 1:
+                sub_encoded = encoded
+            else:
+                with self._step():
+                    sub_encoded = self.model.encode(features[members])
             decoded = self._generate(sub_encoded, features[members], language, options)
             words = self._align(sub_encoded, [windows[i] for i in members], decoded, language, options)
             for i, item, item_words in zip(members, decoded, words, strict=True):
@@ -199,8 +220,13 @@ class BatchDecoder:
         attempts: list[list[_Decoded]] = [[] for _ in range(count)]
         final: list[_Decoded | None] = [None] * count
         pending = list(range(count))
-        for temperature in temperatures(options.temperature):
-            batch = encoded if len(pending) == count else self.model.encode(features[pending])
+        schedule = temperatures(options.temperature) if options.fallback else (options.temperature,)
+        for temperature in schedule:
+            if len(pending) == count:
+                batch = encoded
+            else:
+                with self._step():
+                    batch = self.model.encode(features[pending])
             if temperature > 0:
                 sampling: dict[str, Any] = {
                     "beam_size": 1,
@@ -210,19 +236,20 @@ class BatchDecoder:
                 }
             else:
                 sampling = {"beam_size": self.beam_size, "patience": 1.0}
-            outputs = self.model.model.generate(
-                batch,
-                [list(prompt) for _ in pending],
-                length_penalty=1.0,
-                repetition_penalty=1.0,
-                no_repeat_ngram_size=0,
-                max_length=self.model.max_length,
-                return_scores=True,
-                return_no_speech_prob=True,
-                suppress_blank=True,
-                suppress_tokens=suppress,
-                **sampling,
-            )
+            with self._step():
+                outputs = self.model.model.generate(
+                    batch,
+                    [list(prompt) for _ in pending],
+                    length_penalty=1.0,
+                    repetition_penalty=1.0,
+                    no_repeat_ngram_size=0,
+                    max_length=self.model.max_length,
+                    return_scores=True,
+                    return_no_speech_prob=True,
+                    suppress_blank=True,
+                    suppress_tokens=suppress,
+                    **sampling,
+                )
             still = []
             for n, output in zip(pending, outputs, strict=True):
                 tokens = list(output.sequences_ids[0])
@@ -273,9 +300,10 @@ class BatchDecoder:
             sizes.append(size)
             offsets.append(start)
             offset += size
-        self.model.add_word_timestamps(
-            segments, tokenizer, encoded, sizes, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS, 0.0
-        )
+        with self._step():
+            self.model.add_word_timestamps(
+                segments, tokenizer, encoded, sizes, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS, 0.0
+            )
         out = []
         for window, segment, start in zip(windows, segments, offsets, strict=True):
             limit = window.audio.size / SAMPLE_RATE

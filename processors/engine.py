@@ -1,10 +1,18 @@
-"""The model of one worker process: loaded once, explicitly, and shared by its agents through a batch decoder."""
+"""The model of one worker process: loaded once, explicitly, and shared by its agents through batch decoders.
+
+Live sessions and batch chunks share the model through a gate: one call into the model at a time, and a live
+decode waiting goes before any batch step that has not started. A batch is several calls (encode, generate per
+temperature, alignment), so a live decode waits at most for one of them, not for a whole batch.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from processors.batching import BatchDecoder
@@ -14,6 +22,34 @@ from processors.settings import ModelSettings
 log = logging.getLogger(__name__)
 
 
+class ModelGate:
+    """One model call at a time; live callers first."""
+
+    def __init__(self) -> None:
+        self._free = threading.Condition()
+        self._busy = False
+        self._live_waiting = 0
+
+    @contextmanager
+    def hold(self, *, live: bool) -> Iterator[None]:
+        with self._free:
+            if live:
+                self._live_waiting += 1
+            try:
+                while self._busy or (not live and self._live_waiting):
+                    self._free.wait()
+            finally:
+                if live:
+                    self._live_waiting -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._free:
+                self._busy = False
+                self._free.notify_all()
+
+
 class Transcriber:
     """Owns one WhisperModel; `load()` is explicit so importing or constructing never touches the model."""
 
@@ -21,6 +57,8 @@ class Transcriber:
         self.settings = settings
         self.batch_size = batch_size
         self._decoder: BatchDecoder | None = None
+        self._live_decoder: BatchDecoder | None = None
+        self.gate = ModelGate()
         self._lock = threading.Lock()
         self.load_seconds: float | None = None
 
@@ -45,10 +83,23 @@ class Transcriber:
                 download_root=str(self.settings.cache_dir / "hub"),
             )
             self.load_seconds = time.perf_counter() - started
-            self._decoder = BatchDecoder(model, beam_size=self.settings.beam_size, batch_size=self.batch_size)
+            beam = self.settings.beam_size
+            self._decoder = BatchDecoder(
+                model, beam_size=beam, batch_size=self.batch_size, step=partial(self.gate.hold, live=False)
+            )
+            self._live_decoder = BatchDecoder(
+                model, beam_size=beam, batch_size=1, step=partial(self.gate.hold, live=True)
+            )
 
     @property
     def decoder(self) -> BatchDecoder:
         self.load()
         assert self._decoder is not None
         return self._decoder
+
+    @property
+    def live_decoder(self) -> BatchDecoder:
+        """The same model, for live sessions: its calls go before the batch decoder's."""
+        self.load()
+        assert self._live_decoder is not None
+        return self._live_decoder

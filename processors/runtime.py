@@ -127,6 +127,8 @@ class Agent:
     batch_window_s: float = POLL_INTERVAL_S
     tables: tuple[ChangelogTable, ...] = ()
     """Tables restored for the partitions this agent is assigned, and flushed after each batch."""
+    latest: bool = False
+    """A new consumer group starts at the end of the topic, not its beginning (for input that goes stale)."""
 
 
 class AgentRunner(threading.Thread):
@@ -165,7 +167,7 @@ class AgentRunner(threading.Thread):
             "enable.auto.commit": True,
             "auto.commit.interval.ms": 1_000,
             "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
+            "auto.offset.reset": "latest" if self.agent.latest else "earliest",
             # A batch is processed between two polls: splitting hours of audio on a CPU takes minutes.
             "max.poll.interval.ms": 3_600_000,
             # A killed worker's partitions move to the others after this long.

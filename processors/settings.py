@@ -61,6 +61,20 @@ class RecoverySettings(BaseModel):
     rounds: int = Field(default=2, ge=1)
 
 
+class LiveSettings(BaseModel):
+    enabled: bool = True
+    """Serve realtime sessions (the live agent) on this worker."""
+    max_sessions: int = Field(default=4, ge=1)
+    """Sessions this worker holds at once; one more is refused with `server_busy`."""
+    interim_s: float = Field(default=1.0, gt=0)
+    """An open turn is decoded again after this much new audio; words two decodes agree on go out as deltas."""
+    first_interim_s: float = Field(default=0.5, gt=0)
+    """The first decode of a turn comes after this much speech, and the second this much later (two decodes must
+    agree before the first words go out)."""
+    max_turn_s: float = Field(default=15.0, ge=5)
+    """Continuous speech is cut into turns of about this length, after a final word."""
+
+
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore", env_parse_none_str=""
@@ -72,6 +86,7 @@ class WorkerSettings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
     group_id: str = "scribeflow-worker"
     """Prefix of the workers' consumer groups, one per agent (`-split`, `-transcribe`, `-stitch`): the workers of
     a group share the partitions of the topic its agent reads."""

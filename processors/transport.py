@@ -22,6 +22,7 @@ from schemas import (
     SegmentTranscribed,
     describe_invalid,
 )
+from schemas.live import LiveEvent
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class Emitter(Protocol):
         """Each chunk event to its partition of the chunks topic."""
 
     async def chunk_results(self, events: Sequence[ChunkTranscribed | ChunkFailed]) -> None: ...
+
+    async def live(self, events: Sequence[LiveEvent]) -> None:
+        """What live sessions' clients must hear, in order per session."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from ingest.publisher import EventPublisher
 from ingest.storage import open_store
 from processors.app import build_agents
 from processors.engine import Transcriber
+from processors.live import LiveResources
+from processors.live_session import LivePolicy
 from processors.metrics import WorkerMetrics
 from processors.recovery import RecoveryOptions
 from processors.runtime import AgentRunner
@@ -68,6 +70,19 @@ def run_worker(settings: WorkerSettings) -> None:
             metrics=metrics,
         ),
         stitch=StitchResources(store=store),
+        live=LiveResources(
+            store=store,
+            transcriber=transcriber,
+            worker=settings.instance_id or settings.group_id,
+            max_sessions=settings.live.max_sessions,
+            policy=LivePolicy(
+                interim_s=settings.live.interim_s,
+                first_interim_s=settings.live.first_interim_s,
+                max_turn_s=settings.live.max_turn_s,
+            ),
+        )
+        if settings.live.enabled
+        else None,
     )
     stopping = threading.Event()
 

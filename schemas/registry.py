@@ -4,6 +4,25 @@ from pydantic import BaseModel
 
 from schemas.chunks import ChunkFailed, ChunkRequested, ChunkTranscribed
 from schemas.events import DeadLetter, JobStatusChanged, SegmentTranscribed, TranscriptionRequested
+from schemas.live import (
+    LiveAccepted,
+    LiveAlive,
+    LiveAudio,
+    LiveClear,
+    LiveCleared,
+    LiveClose,
+    LiveCommit,
+    LiveCommitted,
+    LiveCompleted,
+    LiveConfigured,
+    LiveDelta,
+    LiveEnded,
+    LiveFailed,
+    LiveKeepalive,
+    LiveOpened,
+    LiveSpeechStarted,
+    LiveSpeechStopped,
+)
 from schemas.webhooks import WebhookGaveUp
 
 EVENT_TYPES: dict[str, type[BaseModel]] = {
@@ -15,4 +34,26 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "ChunkTranscribed": ChunkTranscribed,
     "ChunkFailed": ChunkFailed,
     "WebhookGaveUp": WebhookGaveUp,
+    **{
+        kind.__name__: kind
+        for kind in (
+            LiveOpened,
+            LiveConfigured,
+            LiveAudio,
+            LiveCommit,
+            LiveClear,
+            LiveKeepalive,
+            LiveClose,
+            LiveAccepted,
+            LiveAlive,
+            LiveSpeechStarted,
+            LiveSpeechStopped,
+            LiveCommitted,
+            LiveCleared,
+            LiveDelta,
+            LiveCompleted,
+            LiveFailed,
+            LiveEnded,
+        )
+    },
 }

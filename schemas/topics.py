@@ -20,6 +20,10 @@ class TopicNames(BaseModel):
     """`ChunkRequested`: one per chunk of a recording, spread over the partitions (workers' internal topic)."""
     chunk_results: str = "transcription.chunk-results.v1"
     """`ChunkTranscribed` | `ChunkFailed`, keyed by job id, for the stitcher (workers' internal topic)."""
+    live_input: str = "transcription.live-input.v1"
+    """`LiveInput`: realtime sessions' audio and controls from the API, keyed by session id (workers' internal)."""
+    live_output: str = "transcription.live-output.v1"
+    """`LiveOutput`: what the worker that owns a session says back to the API, keyed by session id."""
     stitch_state: str = "scribeflow-worker.stitch-state.v1"
     """Changelog of the stitcher's per-job state (compacted; the workers' table)."""
     chunk_attempts: str = "scribeflow-worker.chunk-attempts.v1"
@@ -30,8 +34,13 @@ class TopicNames(BaseModel):
         return (self.stitch_state, self.chunk_attempts)
 
     @property
+    def live(self) -> tuple[str, ...]:
+        """Short-lived: a session's input is of no use minutes later, so these topics keep an hour."""
+        return (self.live_input, self.live_output)
+
+    @property
     def streams(self) -> tuple[str, ...]:
-        return (self.requests, self.jobs, self.segments, self.dlq, self.chunks, self.chunk_results)
+        return (self.requests, self.jobs, self.segments, self.dlq, self.chunks, self.chunk_results, *self.live)
 
 
 DEFAULT_TOPICS = TopicNames()

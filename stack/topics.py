@@ -22,13 +22,14 @@ def ensure_topics(settings: KafkaSettings, *, timeout: float = 30.0) -> list[str
     names = settings.topics
     # The workers' tables keep their state in compacted changelogs: only the latest value of each key matters.
     compacted = {"cleanup.policy": "compact"}
+    short_lived = {"retention.ms": str(3_600_000)}
     futures = admin.create_topics(
         [
             NewTopic(
                 name,
                 num_partitions=settings.partitions,
                 replication_factor=settings.replication_factor,
-                config=compacted if name in names.changelogs else {},
+                config=compacted if name in names.changelogs else short_lived if name in names.live else {},
             )
             for name in (*names.streams, *names.changelogs)
         ],

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from api.auth import Caller, authenticate, can_read, owner_filter
 from api.deps import Services, ServicesDep
@@ -19,7 +24,7 @@ from api.jobstore import transcript_of
 from api.live import Change
 from api.routes.models import resolve
 from api.submission import accept_reference, accept_upload, build_options, checked_webhook
-from ingest import StorageError, audio_key, chunk_key
+from ingest import ObjectNotFound, StorageError, audio_key, chunk_key
 from schemas import (
     Job,
     JobCreated,
@@ -198,6 +203,60 @@ async def get_job(
     words = job.options is None or job.options.word_timestamps
     granularities = frozenset({Granularity.SEGMENT, Granularity.WORD} if words else {Granularity.SEGMENT})
     return Response(render(transcript, format, granularities=granularities), media_type=MEDIA_TYPES[format])
+
+
+@router.get(
+    "/{job_id}/audio",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The job's audio as it was uploaded (or, for a realtime session, as 16 kHz WAV); "
+            "byte ranges are served, so players can seek.",
+            "content": {"audio/*": {}, "application/octet-stream": {}},
+        },
+        **error_responses(401, 404, 410, 503),
+    },
+)
+async def job_audio(job_id: str, services: ServicesDep, caller: Caller) -> FileResponse:
+    """The audio the job transcribed, for players and the transcript viewer."""
+    job = await asyncio.to_thread(services.jobs.get, job_id, with_result=False)
+    if job is None or not can_read(caller, job.owner):
+        raise job_not_found(job_id)
+    key, filename, deleted = await asyncio.to_thread(services.jobs.audio_of, job_id)
+    if deleted or key is None:
+        raise ApiError(
+            410, f"the audio of job {job_id} is no longer kept", type="not_found_error", code="audio_deleted"
+        )
+    try:
+        spool = await asyncio.to_thread(_spool, services, key)
+    except ObjectNotFound as e:
+        raise ApiError(
+            404, f"the audio of job {job_id} is not stored (yet)", type="not_found_error", code="audio_not_found"
+        ) from e
+    except StorageError as e:
+        raise ApiError(503, "the audio store is unavailable; try again later", type="server_error") from e
+    name = filename if filename and "." in filename else Path(key).name
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(
+        spool,
+        media_type=media_type,
+        filename=name,
+        content_disposition_type="inline",
+        background=BackgroundTask(spool.unlink, missing_ok=True),
+    )
+
+
+def _spool(services: Services, key: str) -> Path:
+    """A temporary copy of the object (the store may be S3); removed after the response, or here on failure."""
+    fd, name = tempfile.mkstemp(prefix="scribeflow-audio-")
+    os.close(fd)
+    spool = Path(name)
+    try:
+        services.store.download(key, spool)
+    except BaseException:
+        spool.unlink(missing_ok=True)
+        raise
+    return spool
 
 
 @router.get(

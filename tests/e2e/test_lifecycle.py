@@ -59,6 +59,10 @@ def test_deleting_a_finished_job_removes_its_audio_rows_and_transcript(stack: Ru
     job = stack.wait(stack.submit(shared("jfk.flac")).json()["id"])
     upload = stack.data_dir / "objects" / "uploads" / job["id"] / "audio"
     assert job["status"] == "completed" and upload.exists()
+    # A finished job's audio is served as uploaded (the transcript viewer plays it), with byte ranges for seeking.
+    audio = stack.get(f"/v1/jobs/{job['id']}/audio")
+    assert audio.status_code == 200 and audio.content == shared("jfk.flac").read_bytes()
+    assert audio.headers["content-type"] == "audio/flac" and audio.headers["accept-ranges"] == "bytes"
     deleted = stack.request("DELETE", f"/v1/jobs/{job['id']}")
     assert deleted.status_code == 200 and deleted.json() == {
         "id": job["id"],
@@ -67,6 +71,8 @@ def test_deleting_a_finished_job_removes_its_audio_rows_and_transcript(stack: Ru
     }
     assert not upload.exists()
     assert stack.get(f"/v1/jobs/{job['id']}").status_code == 404
+    gone = stack.get(f"/v1/jobs/{job['id']}/audio")
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "job_not_found"
     assert job["id"] not in [j["id"] for j in stack.get("/v1/jobs", params={"limit": 100}).json()["data"]]
     assert stack.request("DELETE", f"/v1/jobs/{job['id']}").status_code == 404
 

@@ -1,11 +1,15 @@
 """Faults: workers killed mid-job (once, and five times in a row), the API killed while jobs run, a broker
 restarted mid-job, and a chunk that kills every worker that touches it. Every accepted job must complete once,
-with no missing and no duplicated segment, or fail with a reason; the group must keep serving."""
+with no missing and no duplicated segment, or fail with a reason; the group must keep serving. Live sessions:
+a worker killed mid-session is an error event for the client, not silence; a full group refuses new sessions."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import itertools
+import json
 import os
 import signal
 import time
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from stack.broker import KafkaBroker, ensure_broker_jars
@@ -42,7 +47,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 @pytest.fixture(scope="module")
 def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     # Small batches, so a job moves in many small steps and kills land between them.
-    env = {"SCRIBEFLOW_WORKERS": "2", "SCRIBEFLOW_MODEL__CPU_THREADS": "1", "SCRIBEFLOW_BATCH__SIZE": "2"}
+    # One live session per worker, so the group is full at two.
+    env = {
+        "SCRIBEFLOW_WORKERS": "2",
+        "SCRIBEFLOW_MODEL__CPU_THREADS": "1",
+        "SCRIBEFLOW_BATCH__SIZE": "2",
+        "SCRIBEFLOW_LIVE__MAX_SESSIONS": "1",
+    }
     running = start_stack(tmp_path_factory.mktemp("fault-stack"), bootstrap=broker.bootstrap, env=env)
     yield running
     assert stop_stack(running) == 0, running.log_tail()
@@ -195,3 +206,88 @@ def test_a_chunk_that_kills_every_worker_fails_its_job_not_the_group(stack: Runn
     assert attempts == 3
     after = stack.wait(_submit(stack, shared("jfk.flac")), timeout=300)
     assert after["status"] == "completed", "the group still serves after giving up the chunk"
+
+
+def _realtime_url(stack: RunningStack) -> str:
+    return stack.base_url.replace("http://", "ws://", 1) + f"/v1/realtime?intent=transcription&api_key={stack.api_key}"
+
+
+async def _silence(ws: Any, seconds: float) -> None:
+    piece = base64.b64encode(bytes(4800)).decode()  # 100 ms of 24 kHz PCM16
+    for _ in range(int(seconds * 10)):
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": piece}))
+        await asyncio.sleep(0.1)
+
+
+def test_a_worker_killed_mid_session_is_an_error_for_the_client_not_silence(stack: RunningStack) -> None:
+    stack.wait_ready()
+
+    async def session() -> tuple[dict[str, Any], float]:
+        async with websockets.connect(_realtime_url(stack)) as ws:
+            created = json.loads(await ws.recv())
+            assert created["type"] == "session.created"
+            await _silence(ws, 1.0)
+            for name in WORKERS:  # whichever holds the session
+                os.kill(stack.child_pid(name), signal.SIGKILL)
+            killed = time.monotonic()
+            sender = asyncio.create_task(_silence(ws, 60))
+            try:
+                while True:
+                    event = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                    if event["type"] == "error":
+                        return event, time.monotonic() - killed
+            finally:
+                sender.cancel()
+
+    event, after = asyncio.run(session())
+    # The restarted owner meets input for a session it never held (`session_lost`), or, while no worker owns
+    # the partition yet, the API's watchdog gives up on the silent worker (`worker_lost`).
+    assert event["error"]["code"] in ("session_lost", "worker_lost"), event
+    assert event["error"]["type"] == "server_error" and "reconnect" in event["error"]["message"]
+    assert after < 40
+    stack.wait_ready()
+
+
+def test_a_full_group_refuses_a_session_and_serves_again_once_one_ends(stack: RunningStack) -> None:
+    async def until_served() -> None:
+        """Workers restarted by an earlier test take a while to load the model and rejoin."""
+        deadline = time.monotonic() + 120
+        while True:
+            async with websockets.connect(_realtime_url(stack)) as ws:
+                if json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] == "session.created":
+                    break
+            assert time.monotonic() < deadline, stack.log_tail()
+            await asyncio.sleep(2)
+        await asyncio.sleep(2)  # its place is given back once the worker read the close
+
+    async def scenario() -> tuple[int, dict[str, Any], int | None, str]:
+        await until_served()
+        held = []
+        refusal: dict[str, Any] = {}
+        code = None
+        try:
+            for _ in range(4):
+                ws = await websockets.connect(_realtime_url(stack))
+                first = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if first["type"] == "session.created":
+                    held.append(ws)
+                    continue
+                refusal = first
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    await ws.recv()
+                code = ws.close_code
+                break
+        finally:
+            for ws in held:
+                await ws.close()
+        # The sessions just closed give their places back.
+        await asyncio.sleep(2)
+        async with websockets.connect(_realtime_url(stack)) as ws:
+            again = json.loads(await asyncio.wait_for(ws.recv(), 60))["type"]
+        return len(held), refusal, code, again
+
+    held, refusal, code, again = asyncio.run(scenario())
+    assert 1 <= held <= 2  # two workers, one session each; a new id may land on the full one three times
+    assert refusal["type"] == "error" and refusal["error"]["code"] == "server_busy", refusal
+    assert code == 1013  # "try again later"
+    assert again == "session.created"

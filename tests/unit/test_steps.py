@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pydantic import BaseModel
 
 from ingest import LocalObjectStore
 from processors.engine import Transcriber
@@ -35,31 +33,7 @@ from schemas import (
 )
 from schemas.state import StitchState
 from tests.support.audio import encode, long_speech, shared
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[BaseModel] = []
-        self.chunk_events: list[tuple[ChunkRequested, int]] = []
-
-    async def status(self, event: JobStatusChanged) -> None:
-        self.events.append(event)
-
-    async def segments(self, events: Sequence[SegmentTranscribed]) -> None:
-        self.events.extend(events)
-
-    async def dead_letter(self, event: DeadLetter) -> None:
-        self.events.append(event)
-
-    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]]) -> None:
-        self.chunk_events.extend(events)
-        self.events.extend(e for e, _ in events)
-
-    async def chunk_results(self, events: Sequence[ChunkTranscribed | ChunkFailed]) -> None:
-        self.events.extend(events)
-
-    def of(self, kind: type[BaseModel]) -> list[BaseModel]:
-        return [e for e in self.events if isinstance(e, kind)]
+from tests.support.recorder import Recorder
 
 
 class Tables:

@@ -1,0 +1,41 @@
+"""An emitter that keeps what the workers' steps send, for tests that drive the steps without Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from schemas import ChunkFailed, ChunkRequested, ChunkTranscribed, DeadLetter, JobStatusChanged, SegmentTranscribed
+from schemas.live import LiveEvent
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[BaseModel] = []
+        self.chunk_events: list[tuple[ChunkRequested, int]] = []
+
+    async def status(self, event: JobStatusChanged) -> None:
+        self.events.append(event)
+
+    async def segments(self, events: Sequence[SegmentTranscribed]) -> None:
+        self.events.extend(events)
+
+    async def dead_letter(self, event: DeadLetter) -> None:
+        self.events.append(event)
+
+    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]]) -> None:
+        self.chunk_events.extend(events)
+        self.events.extend(e for e, _ in events)
+
+    async def chunk_results(self, events: Sequence[ChunkTranscribed | ChunkFailed]) -> None:
+        self.events.extend(events)
+
+    async def live(self, events: Sequence[LiveEvent]) -> None:
+        self.events.extend(events)
+
+    def of(self, kind: type[T]) -> list[T]:
+        return [e for e in self.events if isinstance(e, kind)]
