@@ -14,7 +14,8 @@ COPY ingest ./ingest
 COPY processors ./processors
 COPY schemas ./schemas
 COPY stack ./stack
-RUN pip install ".[${EXTRAS}]" && useradd --create-home --uid 10001 scribeflow && mkdir -p /models /data \
+# resemblyzer: only the voice encoder's weights are used (read with numpy); its requirements would pull torch.
+RUN pip install ".[${EXTRAS}]" && pip install --no-deps "resemblyzer==0.1.4" && useradd --create-home --uid 10001 scribeflow && mkdir -p /models /data \
     && chown scribeflow /models /data
 USER scribeflow
 EXPOSE 8000

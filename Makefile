@@ -8,10 +8,13 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run test install system-deps test-deps lint unit schemas clean
 
-$(INSTALLED): pyproject.toml
+# The voice encoder for diarization ships in the resemblyzer wheel; only its weights are used (read with numpy), so
+# its requirements (torch among them, gigabytes) are not installed.
+$(INSTALLED): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,models]'
+	$(BIN)/python -m pip install --quiet --no-deps 'resemblyzer==0.1.4'
 	touch $@
 
 # The embedded broker runs Apache Kafka's jars on Java 17, fetched with Maven; the long-recording tests and

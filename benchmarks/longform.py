@@ -33,11 +33,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.results import record  # noqa: E402
 from tests.support.accuracy import Errors, errors  # noqa: E402
 from tests.support.longform import LongRecording, build, one_by_one  # noqa: E402
-
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
-BEGIN, END = "<!-- longform:begin -->", "<!-- longform:end -->"
 
 
 @dataclass
@@ -182,16 +180,6 @@ def _table(recording: LongRecording, rows: list[Row], measured: dict[str, Errors
     return "\n".join(lines)
 
 
-def _record(table: str) -> None:
-    text = RESULTS.read_text()
-    block = f"{BEGIN}\n```\n{table}\n```\n{END}"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=4, help="passes over the recordings (4: about 11 minutes)")
@@ -225,7 +213,7 @@ def main() -> int:
         table = _table(recording, rows, measured, threads)
     print(table)
     if not args.no_record:
-        _record(table)
+        record("longform", table, title="Long recordings (`benchmarks/longform.py`)")
     return 0
 
 

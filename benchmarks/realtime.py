@@ -42,12 +42,11 @@ import numpy.typing as npt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.results import record  # noqa: E402
 from processors.audio import SAMPLE_RATE, decode_audio  # noqa: E402
 from tests.support.accuracy import errors  # noqa: E402
 from tests.support.longform import LongRecording, build, english_recordings  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
-BEGIN, END = "<!-- realtime:begin -->", "<!-- realtime:end -->"
 CLIENT_RATE = 24_000
 STEP_S = 0.1
 
@@ -229,13 +228,7 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     if not args.no_record:
-        text = RESULTS.read_text()
-        block = f"{BEGIN}\n```\n{table}\n```\n{END}"
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-        else:
-            text = text.rstrip("\n") + "\n\n## Realtime sessions (`benchmarks/realtime.py`)\n\n" + block + "\n"
-        RESULTS.write_text(text)
+        record("realtime", table, title="Realtime sessions (`benchmarks/realtime.py`)")
     return 0
 
 

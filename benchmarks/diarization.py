@@ -1,0 +1,179 @@
+"""Diarization: error rate and speaker count of `processors.diarization` with the GE2E voice encoder.
+
+Three recordings from ../shared/audio, each with a reference of who spoke when:
+- the AMI meeting excerpt (30 s, four speakers, most of it overlapped speech), against its RTTM;
+- the two-speaker stereo clip mixed to mono, against each channel's own speech (Silero VAD per channel);
+- a file of many voices, ten minutes or more: the single-speaker English recordings (eleven people: the two
+  Montreal Forced Aligner recordings are one man, the second time with a cold), shuffled anew each round, 0.8 s
+  pauses; the reference is each part's speech (Silero VAD on the part alone) under the part's speaker. No
+  espeak-ng voices: they are variants of one synthesizer, and the encoder hears them as one voice (in a trial
+  all six fell into one cluster).
+
+DER uses `pyannote.metrics` with a 0.25 s collar (overlapped speech scored). Time is the diarizer's (VAD,
+embeddings, clustering) against transcribing the same file with the service's batch decoder on the same cores.
+
+    .venv/bin/python benchmarks/diarization.py               # prints the table and writes it into RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.results import record  # noqa: E402
+from processors.audio import SAMPLE_RATE, decode_audio  # noqa: E402
+from processors.diarization import cluster, speaker_turns, speech_windows  # noqa: E402
+from processors.speech import SpeechOptions, find_speech  # noqa: E402
+from processors.voices import Ge2eEncoder  # noqa: E402
+from tests.support.audio import SHARED_AUDIO, read_stereo  # noqa: E402
+from tests.support.longform import build  # noqa: E402
+
+Reference = list[tuple[float, float, str]]
+
+
+def diarize(audio: npt.NDArray[np.float32], encoder: Ge2eEncoder) -> tuple[Reference, float]:
+    started = time.perf_counter()
+    regions = find_speech(audio, SpeechOptions())
+    windows = speech_windows(regions)
+    embeddings = encoder.embed([audio[s:e] for s, e in windows])
+    labels = cluster(embeddings)
+    turns = speaker_turns(windows, labels)
+    return [(t.start, t.end, str(t.speaker)) for t in turns], time.perf_counter() - started
+
+
+def der(reference: Reference, hypothesis: Reference, duration: float) -> float:
+    from pyannote.core import Annotation, Segment, Timeline
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    def annotation(turns: Reference) -> Annotation:
+        out = Annotation()
+        for n, (start, end, who) in enumerate(turns):
+            out[Segment(start, end), n] = who
+        return out
+
+    metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
+    return float(metric(annotation(reference), annotation(hypothesis), uem=Timeline([Segment(0, duration)])))
+
+
+def ami() -> tuple[npt.NDArray[np.float32], Reference]:
+    rows = (SHARED_AUDIO / "ami_pyannote_tst00.rttm").read_text().splitlines()
+    reference = [(float(r.split()[3]), float(r.split()[3]) + float(r.split()[4]), r.split()[7]) for r in rows if r]
+    return decode_audio(SHARED_AUDIO / "ami_pyannote_tst00.wav"), reference
+
+
+def stereo() -> tuple[npt.NDArray[np.float32], Reference]:
+    channels = read_stereo(SHARED_AUDIO / "stereo_diarization.wav", SAMPLE_RATE)
+    reference: Reference = []
+    for name, channel in zip(("left", "right"), channels, strict=True):
+        for region in find_speech(channel.astype(np.float32), SpeechOptions(pad_s=0.0)):
+            start, end = region.voiced
+            reference.append((start / SAMPLE_RATE, end / SAMPLE_RATE, name))
+    return channels.mean(axis=0).astype(np.float32), reference
+
+
+def many_voices(folder: Path, rounds: int) -> tuple[npt.NDArray[np.float32], Reference, Path]:
+    recording = build(folder / "voices.flac", rounds=rounds, voices=0)
+    reference: Reference = []
+    at = 0.0
+    for part in recording.parts:
+        who = "mfa" if part.name.startswith("mfa_") else part.name
+        # Where each part's speaker speaks: the part's own speech (Silero on the part alone), not its pauses.
+        for region in find_speech(part.samples, SpeechOptions(pad_s=0.0)):
+            start, end = region.voiced
+            reference.append((at + start / SAMPLE_RATE, at + end / SAMPLE_RATE, who))
+        at += part.samples.size / SAMPLE_RATE + recording.pause_s
+    return decode_audio(recording.path), reference, recording.path
+
+
+def transcription_seconds(audio: npt.NDArray[np.float32], threads: int) -> float:
+    """The batch decoder on the file cut as the split agent cuts it, without recovery decodes: a lower bound of
+    what the service spends transcribing it, so the share diarization adds is not flattered."""
+    from processors.engine import Transcriber
+    from processors.planning import plan_chunks
+    from processors.settings import ModelSettings
+
+    transcriber = Transcriber(ModelSettings(cache_dir=REPO / ".cache" / "models", cpu_threads=threads))
+    transcriber.load()
+    regions = find_speech(audio, SpeechOptions())
+    plan = plan_chunks(regions, audio.size, target=29 * SAMPLE_RATE, overlap=SAMPLE_RATE // 2, join_gap=SAMPLE_RATE)
+    from processors.batching import Window
+
+    windows = [Window(np.concatenate([audio[s:e] for s, e in chunk.spans]), language="en") for chunk in plan]
+    started = time.perf_counter()
+    transcriber.decoder.decode(windows)
+    return time.perf_counter() - started
+
+
+def table(rows: Sequence[tuple[str, float, float, int, int, float, float | None]], threads: int) -> str:
+    lines = [
+        f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; GE2E encoder (numpy), "
+        f"{threads} threads; DER with a 0.25 s collar, overlap scored",
+        "",
+        f"{'recording':<44} {'min':>5} {'DER %':>6} {'speakers ref/found':>19} {'diarize s':>9} {'of transcribe':>13}",
+    ]
+    for name, minutes, error, expected, found, seconds, transcribe in rows:
+        share = f"{100 * seconds / transcribe:12.1f}%" if transcribe else f"{'-':>13}"
+        lines.append(
+            f"{name:<44} {minutes:>5.1f} {100 * error:>6.2f} {f'{expected} / {found}':>19} {seconds:>9.1f} {share}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=4, help="passes over the recordings (4: about 10 minutes)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    encoder = Ge2eEncoder.load()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        voices_audio, voices_reference, _path = many_voices(Path(tmp), args.rounds)
+        inputs = [
+            ("AMI meeting excerpt (59 % overlapped)", *ami(), False),
+            ("stereo clip mixed to mono", *stereo(), False),
+            (
+                f"{len({r[2] for r in voices_reference})} voices, {args.rounds} rounds",
+                voices_audio,
+                voices_reference,
+                True,
+            ),
+        ]
+        for name, audio, reference, timed in inputs:
+            hypothesis, seconds = diarize(audio, encoder)
+            duration = audio.size / SAMPLE_RATE
+            transcribe = transcription_seconds(audio, args.threads) if timed else None
+            rows.append(
+                (
+                    name,
+                    duration / 60,
+                    der(reference, hypothesis, duration),
+                    len({r[2] for r in reference}),
+                    len({h[2] for h in hypothesis}),
+                    seconds,
+                    transcribe,
+                )
+            )
+            print(table(rows, args.threads).splitlines()[-1], flush=True)
+    text = table(rows, args.threads)
+    print(text)
+    if not args.no_record:
+        record("diarization", text, title="Diarization (`benchmarks/diarization.py`)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

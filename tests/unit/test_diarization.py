@@ -1,0 +1,125 @@
+"""processors.diarization and processors.voices: clustering voices, speaker turns, and the GE2E encoder on real
+recordings (its weights from the resemblyzer wheel, read without torch)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processors.audio import SAMPLE_RATE, decode_audio
+from processors.diarization import (
+    SpeakerTurn,
+    assign_speakers,
+    cluster,
+    speaker_name,
+    speaker_turns,
+    speech_windows,
+)
+from processors.speech import Region
+from processors.voices import Ge2eEncoder, mel_filters, read_legacy_checkpoint, resemblyzer_weights
+from tests.support.audio import shared
+
+
+def voices(count: int, per: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors around `count` random centres, `per` each, in the order they are listed."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((count, 64))
+    rows = np.concatenate([c + 0.15 * rng.standard_normal((per, 64)) for c in centres])
+    truth = np.repeat(np.arange(count), per)
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32), truth
+
+
+def test_clusters_are_the_voices_numbered_by_first_appearance() -> None:
+    embeddings, truth = voices(3, 10)
+    order = np.random.default_rng(1).permutation(len(truth))
+    labels = cluster(embeddings[order], threshold=0.7)
+    assert len(set(labels)) == 3
+    assert labels[0] == 0 and set(labels[: np.argmax(labels == 2)]) <= {0, 1}
+    for group in range(3):  # each true voice is exactly one cluster
+        assert len(set(labels[truth[order] == group])) == 1
+
+
+def test_speaker_bounds_override_the_threshold() -> None:
+    embeddings, _ = voices(4, 6)
+    assert len(set(cluster(embeddings, threshold=0.7, max_speakers=2))) == 2
+    assert len(set(cluster(embeddings, threshold=-1.0, min_speakers=3))) == 3  # would merge everything
+    assert list(cluster(embeddings[:1])) == [0]
+    assert cluster(np.zeros((0, 64), np.float32)).size == 0
+
+
+@given(st.integers(1, 40), st.floats(-1, 1))
+def test_labels_are_dense_and_in_order_of_first_appearance(count: int, threshold: float) -> None:
+    embeddings, _ = voices(5, 8, seed=count)
+    labels = cluster(embeddings[:count], threshold=threshold)
+    firsts = [int(np.argmax(labels == n)) for n in range(labels.max() + 1)]
+    assert firsts == sorted(firsts) and set(labels) == set(range(labels.max() + 1))
+
+
+def test_windows_cover_each_region_and_turns_split_between_window_centres() -> None:
+    regions = [Region(0, 16_000, voice=(0, 16_000)), Region(40_000, 100_000, voice=(40_000, 100_000))]
+    windows = speech_windows(regions)
+    assert windows[0] == (0, 16_000)  # shorter than a window: one window
+    assert windows[1][0] == 40_000 and windows[-1][1] == 100_000
+    assert all(e - s == 24_000 for s, e in windows[1:])
+    labels = np.array([0, 1, 1, 1, 1, 0][: len(windows)] + [0] * max(0, len(windows) - 6))
+    turns = speaker_turns(windows, labels)
+    assert [t.speaker for t in turns][:2] == [0, 1]
+    assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(turns))
+
+
+def test_words_take_the_speaker_they_overlap_most_or_the_nearest() -> None:
+    turns = [SpeakerTurn(0.0, 2.0, 0), SpeakerTurn(2.0, 5.0, 1), SpeakerTurn(8.0, 9.0, 0)]
+    spans = [(0.5, 0.9), (1.8, 2.6), (5.5, 5.9), (7.0, 7.5), (9.5, 9.8)]
+    assert assign_speakers(spans, turns) == [0, 1, 1, 0, 0]
+    assert assign_speakers(spans, []) == [None] * 5
+
+
+def test_speaker_names_follow_openai() -> None:
+    assert [speaker_name(n) for n in (0, 1, 25, 26, 27)] == ["A", "B", "Z", "AA", "AB"]
+
+
+def test_mel_filters_match_slaneys_shape() -> None:
+    filters = mel_filters()
+    assert filters.shape == (40, 201) and (filters >= 0).all()
+    peaks = filters.argmax(axis=1)
+    assert (np.diff(peaks) > 0).all()  # rising centre frequencies, every band non-empty
+
+
+def test_the_checkpoint_reader_refuses_anything_but_tensors(tmp_path: Path) -> None:
+    bad = io.BytesIO()
+    headers: tuple[object, ...] = (0x1950A86A20F9469CFC6C, 1001, {})
+    for header in headers:
+        pickle.dump(header, bad)
+    pickle.dump(print, bad)  # a callable: what a malicious checkpoint would smuggle in
+    path = tmp_path / "bad.pt"
+    path.write_bytes(bad.getvalue())
+    with pytest.raises(pickle.UnpicklingError, match=r"builtins\.print"):
+        read_legacy_checkpoint(path)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Ge2eEncoder:
+    return Ge2eEncoder.load(resemblyzer_weights())
+
+
+def test_the_encoder_tells_voices_apart_on_real_recordings(encoder: Ge2eEncoder) -> None:
+    names = ["jfk.flac", "librispeech_test-clean_237-126133-0000.flac", "ljspeech_LJ001-0001.wav"]
+    clips = []
+    for name in names:
+        audio = decode_audio(shared(name))
+        clips += [audio[SAMPLE_RATE : 4 * SAMPLE_RATE], audio[5 * SAMPLE_RATE : 8 * SAMPLE_RATE]]
+    embeddings = encoder.embed(clips)
+    assert embeddings.shape == (6, 256)
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+    similarity = embeddings @ embeddings.T
+    same = [similarity[2 * n, 2 * n + 1] for n in range(3)]
+    different = [similarity[a, b] for a in range(6) for b in range(6) if a // 2 != b // 2]
+    assert min(same) > max(different) + 0.1, similarity
+    assert list(cluster(embeddings)) == [0, 0, 1, 1, 2, 2]
