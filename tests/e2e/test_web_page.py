@@ -2,12 +2,13 @@
 
 The microphone is Chromium's fake capture device playing a recording the test makes, so the live view hears real
 speech through getUserMedia and the AudioWorklet, as it would a person. The screenshots in docs/screenshots are
-taken here.
+taken here: run it with `SCRIBEFLOW_SCREENSHOTS_DIR=docs/screenshots` to renew them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +31,8 @@ from tests.support.stack import REPO, RunningStack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOTS = REPO / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("SCRIBEFLOW_SCREENSHOTS_DIR") or REPO / ".cache" / "screenshots")
+"""Where the test saves its screenshots; `SCRIBEFLOW_SCREENSHOTS_DIR=docs/screenshots` renews the README's."""
 SPEECH = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 LAST_WORDS = "can do for your country"
 MAX_WER = 20.0
