@@ -213,6 +213,7 @@ class LiveEngine:
                 await self._complete(session, finished)
                 turn = session.open_turn(int(finished.end * 16_000))
                 turn.start = turn.speech_started = int(finished.end * 16_000)
+                turn.continues = True
                 if vad:
                     self._say(
                         LiveSpeechStarted(

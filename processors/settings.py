@@ -73,6 +73,10 @@ class LiveSettings(BaseModel):
     agree before the first words go out)."""
     max_turn_s: float = Field(default=15.0, ge=5)
     """Continuous speech is cut into turns of about this length, after a final word."""
+    interim_context: bool = True
+    """Interim decodes of a turn that follows the last one closely also hear the 5 s before it, as its final
+    decode does (offline: 12.1 against 12.4 % WER on the realtime benchmark's recordings, 16 against 18.2 % on its
+    several voices); `false` gives slightly faster deltas."""
 
 
 class WorkerSettings(BaseSettings):

@@ -79,6 +79,7 @@ def run_worker(settings: WorkerSettings) -> None:
                 interim_s=settings.live.interim_s,
                 first_interim_s=settings.live.first_interim_s,
                 max_turn_s=settings.live.max_turn_s,
+                interim_context=settings.live.interim_context,
             ),
         )
         if settings.live.enabled

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from ingest import LocalObjectStore
 from processors.audio import SAMPLE_RATE, decode_audio
 from processors.engine import Transcriber
 from processors.live import LiveEngine, LiveResources
+from processors.live_session import LivePolicy
 from processors.settings import ModelSettings
 from processors.transport import Source
 from schemas import JobStatus, JobStatusChanged, SegmentTranscribed
@@ -39,7 +41,7 @@ from schemas.live import (
     LiveSpeechStopped,
     live_audio_key,
 )
-from tests.support.accuracy import normalise
+from tests.support.accuracy import errors, normalise
 from tests.support.audio import shared
 from tests.support.recorder import Recorder
 
@@ -203,3 +205,28 @@ def test_a_full_worker_refuses_a_session_and_a_session_ends_at_its_maximum_lengt
     assert [(f.job_id, f.code) for f in out.of(LiveFailed)][-1] == ("sess_a", "session_expired")
     assert out.of(JobStatusChanged)[-1].status is JobStatus.COMPLETED
     assert not live.sessions
+
+
+def test_long_continuous_speech_is_cut_into_turns_without_losing_or_doubling_words(
+    transcriber: Transcriber, store: LocalObjectStore
+) -> None:
+    recorder = Recorder()
+    resources = LiveResources(store=store, transcriber=transcriber, worker="w0", policy=LivePolicy(max_turn_s=5.0))
+    live = LiveEngine(resources, recorder)
+    feed(live, LiveOpened(job_id=SID, options=LiveOptions(rate=16_000, language="en"), max_seconds=600))
+    # 12.8 s of one sentence, read without a pause long enough to end a turn.
+    audio = decode_audio(shared("librispeech_test-clean_237-126133-0000.flac"))
+    stream(live, np.concatenate([audio, np.zeros(SAMPLE_RATE, np.float32)]))
+    feed(live, LiveClose(job_id=SID))
+    completed = recorder.of(LiveCompleted)
+    assert len(completed) >= 2  # cut at least once
+    assert all(a.end <= b.start + 0.01 for a, b in itertools.pairwise(completed))
+    words = normalise(" ".join(t.transcript for t in completed)).split()
+    reference = normalise(
+        "here she would stay comforted and soothed among the lovely plants and rich exotics rejoicing the heart "
+        "of old turner the gardener who since polly's first rapturous entrance had taken her into his good graces "
+        "for all time"
+    ).split()
+    assert errors(" ".join(reference), " ".join(words)).wer < 25
+    for before, after in itertools.pairwise(completed):  # nothing heard twice across a cut
+        assert normalise(before.transcript).split()[-1] != normalise(after.transcript).split()[0], words
