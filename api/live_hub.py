@@ -31,7 +31,6 @@ class LiveHub:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._assigned = threading.Event()
-        self.error: str | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -82,9 +81,7 @@ class LiveHub:
                         raise RuntimeError(f"topic {topic} has no partitions")
                     consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
                     self._assigned.set()
-                    self.error = None
-                except Exception as e:  # the broker is not up yet: /ready says so
-                    self.error = str(e)
+                except Exception as e:  # the broker is not up yet: new sessions get a 503 until it is
                     log.warning("live output topic not readable yet: %s", e)
                     self._stop.wait(2.0)
             while not self._stop.is_set():

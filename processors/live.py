@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pydantic import TypeAdapter
 
 from ingest.storage import ObjectStore, StorageError
+from processors.batching import Window, WindowResult
 from processors.engine import Transcriber
 from processors.live_session import FinishedTurn, LivePolicy, LiveSession
 from processors.transport import Emitter, Source, parse
@@ -167,7 +168,7 @@ class LiveEngine:
         )
         log.info("live session %s opened (%d held)", sid, len(self.sessions))
 
-    def _decode(self, window):  # type: ignore[no-untyped-def]
+    def _decode(self, window: Window) -> WindowResult:
         return self.resources.transcriber.live_decoder.decode([window])[0]
 
     async def _audio(self, session: LiveSession, event: LiveAudio) -> None:

@@ -15,6 +15,7 @@ import struct
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -162,6 +163,7 @@ def _mel_to_hz(mel: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return hz
 
 
+@lru_cache(maxsize=1)
 def mel_filters() -> FloatArray:
     """(40, 201) triangular filters with Slaney's area normalisation, as `librosa.filters.mel` makes them."""
     fft_hz = np.linspace(0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
@@ -177,14 +179,8 @@ def mel_filters() -> FloatArray:
     return weights.astype(np.float32)
 
 
-_FILTERS: FloatArray | None = None
-
-
 def mel_frames(audio: FloatArray) -> FloatArray:
     """(frames, 40) mel power spectrogram, centred frames with reflected edges (what the encoder was trained on)."""
-    global _FILTERS
-    if _FILTERS is None:
-        _FILTERS = mel_filters()
     padded = np.pad(audio.astype(np.float32), N_FFT // 2, mode="reflect")
     count = 1 + (padded.size - N_FFT) // HOP
     frames = np.lib.stride_tricks.as_strided(
@@ -192,7 +188,7 @@ def mel_frames(audio: FloatArray) -> FloatArray:
     )
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
     power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-    return (power.astype(np.float32) @ _FILTERS.T).astype(np.float32)
+    return (power.astype(np.float32) @ mel_filters().T).astype(np.float32)
 
 
 def _sigmoid(x: FloatArray) -> FloatArray:
