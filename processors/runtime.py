@@ -158,7 +158,7 @@ class AgentRunner(threading.Thread):
             os._exit(EXIT_FOR_REDELIVERY)
 
     def _run(self) -> None:
-        from confluent_kafka import Consumer
+        from confluent_kafka import Consumer, KafkaError
 
         config: dict[str, Any] = {
             "bootstrap.servers": self._servers,
@@ -186,7 +186,9 @@ class AgentRunner(threading.Thread):
                 messages = []
                 for m in batch:
                     error = m.error()
-                    if error is not None and error.fatal():
+                    # librdkafka reports a fatal error as an event with code _FATAL whose own `fatal()` is
+                    # false (the cause is behind it), so both are checked.
+                    if error is not None and (error.fatal() or error.code() == KafkaError._FATAL):
                         # e.g. fenced after a broker restart under static membership: this consumer is done for;
                         # a restarted process rejoins under the same instance id.
                         raise RuntimeError(f"{self.agent.name} consumer failed: {error}")
