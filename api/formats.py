@@ -8,6 +8,8 @@ from schemas import (
     Segment,
     Task,
     Transcript,
+    TranscriptionDiarizedJson,
+    TranscriptionDiarizedSegment,
     TranscriptionJson,
     TranscriptionVerboseJson,
     UsageDuration,
@@ -22,11 +24,23 @@ class ResponseFormat(StrEnum):
     SRT = "srt"
     VTT = "vtt"
     VERBOSE_JSON = "verbose_json"
+    DIARIZED_JSON = "diarized_json"
+
+
+class TranslationFormat(StrEnum):
+    """A translation has no speakers: OpenAI's translation formats."""
+
+    JSON = "json"
+    TEXT = "text"
+    SRT = "srt"
+    VTT = "vtt"
+    VERBOSE_JSON = "verbose_json"
 
 
 MEDIA_TYPES = {
     ResponseFormat.JSON: "application/json",
     ResponseFormat.VERBOSE_JSON: "application/json",
+    ResponseFormat.DIARIZED_JSON: "application/json",
     ResponseFormat.TEXT: "text/plain; charset=utf-8",
     ResponseFormat.SRT: "application/x-subrip; charset=utf-8",
     ResponseFormat.VTT: "text/vtt; charset=utf-8",
@@ -42,25 +56,59 @@ def timestamp(seconds: float, *, decimal: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
 
 
-def _cues(segments: list[Segment]) -> list[tuple[float, float, str]]:
+def _cues(segments: list[Segment]) -> list[tuple[float, float, str, str | None]]:
     """Subtitle players reject empty cues, so segments without text are left out."""
-    return [(s.start, max(s.end, s.start), text) for s in segments if (text := s.text.strip())]
+    return [(s.start, max(s.end, s.start), text, s.speaker) for s in segments if (text := s.text.strip())]
 
 
 def to_srt(transcript: Transcript) -> str:
+    """A diarized transcript's cues start with their speaker (`A: …`), SRT having no voice markup."""
     blocks = [
-        f"{n}\n{timestamp(start, decimal=',')} --> {timestamp(end, decimal=',')}\n{text}\n"
-        for n, (start, end, text) in enumerate(_cues(transcript.segments), start=1)
+        f"{n}\n{timestamp(start, decimal=',')} --> {timestamp(end, decimal=',')}\n"
+        f"{f'{speaker}: ' if speaker else ''}{text}\n"
+        for n, (start, end, text, speaker) in enumerate(_cues(transcript.segments), start=1)
     ]
     return "\n".join(blocks)
 
 
 def to_vtt(transcript: Transcript) -> str:
+    """A diarized transcript's cues carry WebVTT voice spans (`<v A>…`), which players show as the speaker."""
     blocks = [
-        f"{timestamp(start, decimal='.')} --> {timestamp(end, decimal='.')}\n{text}\n"
-        for start, end, text in _cues(transcript.segments)
+        f"{timestamp(start, decimal='.')} --> {timestamp(end, decimal='.')}\n"
+        f"{f'<v {_vtt_voice(speaker)}>' if speaker else ''}{_vtt_text(text)}\n"
+        for start, end, text, speaker in _cues(transcript.segments)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def _vtt_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _vtt_voice(name: str) -> str:
+    return _vtt_text(name).replace("\n", " ")
+
+
+def diarized_segment(segment: Segment) -> TranscriptionDiarizedSegment:
+    """OpenAI's diarized segment: ids `seg_001`, … A segment without a speaker (a job whose diarizing failed,
+    which the worker logs) is "A"."""
+    return TranscriptionDiarizedSegment(
+        id=f"seg_{segment.id + 1:03d}",
+        start=segment.start,
+        end=segment.end,
+        text=segment.text.strip(),
+        speaker=segment.speaker or "A",
+    )
+
+
+def to_diarized(transcript: Transcript) -> TranscriptionDiarizedJson:
+    duration = transcript.duration or 0.0
+    return TranscriptionDiarizedJson(
+        duration=duration,
+        text=transcript.text,
+        segments=[diarized_segment(s) for s in transcript.segments],
+        usage=UsageDuration(seconds=duration),
+    )
 
 
 class Granularity(StrEnum):
@@ -78,7 +126,7 @@ def to_verbose(
         ]
     words = None
     if Granularity.WORD in granularities:
-        words = [TranscriptionWord(word=w.word, start=w.start, end=w.end) for w in transcript.words]
+        words = [TranscriptionWord(word=w.word, start=w.start, end=w.end, speaker=w.speaker) for w in transcript.words]
     duration = transcript.duration or 0.0
     return TranscriptionVerboseJson(
         task=transcript.task.value,
@@ -110,5 +158,7 @@ def render(
         return to_vtt(transcript)
     if fmt is ResponseFormat.VERBOSE_JSON:
         return to_verbose(transcript, granularities=granularities).model_dump_json(exclude_none=True)
+    if fmt is ResponseFormat.DIARIZED_JSON:
+        return to_diarized(transcript).model_dump_json()
     usage = UsageDuration(seconds=transcript.duration or 0.0)
     return TranscriptionJson(text=transcript.text, usage=usage).model_dump_json()

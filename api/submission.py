@@ -54,6 +54,8 @@ async def accept_upload(
     options: TranscriptionOptions,
     caller: ApiKey | None,
     webhook_url: str | None = None,
+    *,
+    job_id: str | None = None,
 ) -> TranscriptionRequested:
     """Check, store and publish an upload; returns once the broker confirmed the request.
 
@@ -91,6 +93,7 @@ async def accept_upload(
             options=options,
             owner=caller.id if caller else None,
             webhook_url=webhook_url,
+            job_id=job_id,
         )
     except IngestUnavailable as e:
         raise _unavailable(e) from e
@@ -99,7 +102,13 @@ async def accept_upload(
 
 
 async def accept_reference(
-    services: Services, key: str, options: TranscriptionOptions, caller: ApiKey | None, webhook_url: str | None = None
+    services: Services,
+    key: str,
+    options: TranscriptionOptions,
+    caller: ApiKey | None,
+    webhook_url: str | None = None,
+    *,
+    job_id: str | None = None,
 ) -> TranscriptionRequested:
     """Publish a request for an object already in the store (the workers enforce the duration limit on it)."""
     try:
@@ -110,7 +119,7 @@ async def accept_reference(
         raise _unavailable(e) from e
     if not exists:
         raise ApiError(400, f"no object {key!r} in the audio store", param="audio_key", code="audio_not_found")
-    job_id = new_job_id()
+    job_id = job_id or new_job_id()
     owner = caller.id if caller else None
     event = TranscriptionRequested(
         job_id=job_id, audio=AudioRef(key=key), options=options, owner=owner, webhook_url=webhook_url

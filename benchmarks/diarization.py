@@ -47,8 +47,8 @@ Reference = list[tuple[float, float, str]]
 def diarize(audio: npt.NDArray[np.float32], encoder: Ge2eEncoder) -> tuple[Reference, float]:
     started = time.perf_counter()
     regions = find_speech(audio, SpeechOptions())
-    windows = speech_windows(regions)
-    embeddings = encoder.embed([audio[s:e] for s, e in windows])
+    windows = speech_windows([(r.voiced[0] / SAMPLE_RATE, r.voiced[1] / SAMPLE_RATE) for r in regions])
+    embeddings = encoder.embed([audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in windows])
     labels = cluster(embeddings)
     turns = speaker_turns(windows, labels)
     return [(t.start, t.end, str(t.speaker)) for t in turns], time.perf_counter() - started

@@ -2,7 +2,7 @@
 
 from ingest.config import KafkaSettings, StorageSettings
 from ingest.publisher import EventPublisher, PublishError
-from ingest.service import IngestUnavailable, audio_key, chunk_key, new_job_id, submit
+from ingest.service import IngestUnavailable, audio_key, chunk_key, new_job_id, speaker_key, submit
 from ingest.storage import (
     InvalidKey,
     LocalObjectStore,
@@ -29,5 +29,6 @@ __all__ = [
     "chunk_key",
     "new_job_id",
     "open_store",
+    "speaker_key",
     "submit",
 ]

@@ -31,6 +31,11 @@ def chunk_key(job_id: str, index: int) -> str:
     return f"chunks/{job_id}/{index:05d}.wav"
 
 
+def speaker_key(job_id: str, index: int) -> str:
+    """Where the API stores a known speaker's reference recording for a job; deleted with the job."""
+    return f"uploads/{job_id}/speaker-{index}"
+
+
 async def submit(
     *,
     store: ObjectStore,

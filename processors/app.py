@@ -34,7 +34,7 @@ from schemas import (
     SegmentTranscribed,
 )
 from schemas.live import LiveEvent
-from schemas.state import StitchState
+from schemas.state import HeldSegments, StitchState
 
 
 class KafkaEmitter:
@@ -74,7 +74,8 @@ class KafkaEmitter:
 
 class _StitchPartition:
     """The stitcher's table as the step sees it, for one event: state under the job id, parked results under
-    `job id#index`, all in the partition of the event being stitched."""
+    `job id#index`, a diarized job's held segments under `job id#held#index`, all in the partition of the event
+    being stitched."""
 
     def __init__(self, table: ChangelogTable, partition: int) -> None:
         self._table = table
@@ -96,6 +97,17 @@ class _StitchPartition:
 
     def unpark(self, job_id: str, index: int) -> None:
         self._table.set(self._partition, f"{job_id}#{index}".encode(), None)
+
+    def held(self, job_id: str, index: int) -> HeldSegments | None:
+        raw = self._table.get(self._partition, f"{job_id}#held#{index}".encode())
+        return HeldSegments.model_validate_json(raw) if raw else None
+
+    def hold(self, held: HeldSegments) -> None:
+        key = f"{held.job_id}#held#{held.index}".encode()
+        self._table.set(self._partition, key, held.model_dump_json().encode())
+
+    def release(self, job_id: str, index: int) -> None:
+        self._table.set(self._partition, f"{job_id}#held#{index}".encode(), None)
 
 
 class _TableAttempts:

@@ -21,9 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from processors.audio import SAMPLE_RATE
-from processors.speech import Region
-
 WINDOW_S = 1.5
 STEP_S = 0.75
 DEFAULT_THRESHOLD = 0.65
@@ -39,21 +36,19 @@ class SpeakerTurn:
 
 
 def speech_windows(
-    regions: Sequence[Region], *, window_s: float = WINDOW_S, step_s: float = STEP_S
-) -> list[tuple[int, int]]:
-    """(start, end) samples of the windows to embed, covering every region's voiced part."""
-    window, step = int(window_s * SAMPLE_RATE), int(step_s * SAMPLE_RATE)
-    out: list[tuple[int, int]] = []
-    for region in regions:
-        start, end = region.voiced
-        if end - start <= window:
+    spans: Sequence[tuple[float, float]], *, window_s: float = WINDOW_S, step_s: float = STEP_S
+) -> list[tuple[float, float]]:
+    """(start, end) seconds of the windows to embed, covering every span of speech (a shorter span is one window)."""
+    out: list[tuple[float, float]] = []
+    for start, end in spans:
+        if end - start <= window_s:
             out.append((start, end))
             continue
         at = start
-        while at + window < end:
-            out.append((at, at + window))
-            at += step
-        out.append((max(start, end - window), end))
+        while at + window_s < end:
+            out.append((round(at, 3), round(at + window_s, 3)))
+            at += step_s
+        out.append((round(max(start, end - window_s), 3), end))
     return out
 
 
@@ -66,62 +61,54 @@ def cluster(
     min_windows: int = MIN_WINDOWS,
 ) -> npt.NDArray[np.int64]:
     """A cluster number per row of L2-normalised `embeddings`, numbered by first appearance."""
+    from scipy.cluster.hierarchy import fcluster, linkage  # deferred: scipy's import is slow
+
     count = embeddings.shape[0]
-    if count == 0:
-        return np.zeros(0, np.int64)
-    lowest = max(1, min_speakers or 1)
-    highest = max(lowest, max_speakers or count)
-    similarity = (embeddings @ embeddings.T).astype(np.float64)
-    np.fill_diagonal(similarity, -np.inf)
-    sizes = np.ones(count)
-    active = np.ones(count, bool)
-    members: list[list[int]] = [[n] for n in range(count)]
-    clusters = count
-    while clusters > lowest:
-        masked = np.where(active[:, None] & active[None, :], similarity, -np.inf)
-        a, b = np.unravel_index(int(np.argmax(masked)), masked.shape)
-        if masked[a, b] < threshold and clusters <= highest:
-            break
-        # Average linkage (Lance-Williams): the merged cluster's similarity to each other one.
-        merged = (sizes[a] * similarity[a] + sizes[b] * similarity[b]) / (sizes[a] + sizes[b])
-        similarity[a, :] = merged
-        similarity[:, a] = merged
-        similarity[a, a] = -np.inf
-        similarity[b, :] = -np.inf
-        similarity[:, b] = -np.inf
-        sizes[a] += sizes[b]
-        active[b] = False
-        members[a] += members[b]
-        members[b] = []
-        clusters -= 1
+    if count < 2:
+        return np.zeros(count, np.int64)
+    lowest = min(count, max(1, min_speakers or 1))
+    highest = max(lowest, min(count, max_speakers or count))
+    # scipy's average linkage (nearest-neighbour chain, O(n²)) on cosine distance: merging while the distance is
+    # under 1 - threshold is merging while the average similarity is above the threshold.
+    rows = embeddings.astype(np.float64)
+    rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    distances = np.clip(1.0 - rows @ rows.T, 0.0, 2.0)[np.triu_indices(count, 1)]
+    tree = linkage(distances, method="average")
+    wanted = count - int(np.sum(tree[:, 2] <= 1.0 - threshold))
+    wanted = min(highest, max(lowest, wanted))
+    raw = fcluster(tree, wanted, criterion="maxclust")
+    groups = [list(np.flatnonzero(raw == label)) for label in np.unique(raw)]
     # A cluster of a few windows is rarely a speaker of its own: a cough, a laugh, a voice raised for a word.
-    # Its windows go to the nearest cluster that is a speaker, when there is one.
-    groups = [m for m in members if m]
+    # Its windows go to the nearest cluster that is a speaker (when any is), unless that would leave fewer than
+    # `min_speakers`.
     kept = [m for m in groups if len(m) >= min_windows] or groups
+    if len(kept) < lowest:
+        kept = sorted(groups, key=len, reverse=True)[:lowest]
     if len(kept) < len(groups):
-        centres = np.stack([embeddings[m].mean(axis=0) for m in kept])
-        for small in (m for m in groups if len(m) < min_windows):
+        centres = np.stack([rows[m].mean(axis=0) for m in kept])
+        chosen = {id(m) for m in kept}
+        for small in (m for m in groups if id(m) not in chosen):
             for row in small:
-                kept[int(np.argmax(centres @ embeddings[row]))].append(row)
+                kept[int(np.argmax(centres @ rows[row]))].append(row)
         groups = kept
     labels = np.zeros(count, np.int64)
-    ordered = sorted((min(m), m) for m in groups)
-    for number, (_first, rows) in enumerate(ordered):
-        labels[rows] = number
+    for number, (_first, members) in enumerate(sorted((min(m), m) for m in groups)):
+        labels[members] = number
     return labels
 
 
-def speaker_turns(windows: Sequence[tuple[int, int]], labels: npt.NDArray[np.int64]) -> list[SpeakerTurn]:
-    """Turns from labelled windows: where windows overlap, the boundary is halfway between their centres."""
+def speaker_turns(windows: Sequence[tuple[float, float]], labels: npt.NDArray[np.int64]) -> list[SpeakerTurn]:
+    """Turns from labelled windows ((start, end) seconds, in time order): where windows overlap, the boundary is
+    halfway between their centres."""
     turns: list[SpeakerTurn] = []
     for n, ((start, end), label) in enumerate(zip(windows, labels, strict=True)):
-        lo, hi = start / SAMPLE_RATE, end / SAMPLE_RATE
+        lo, hi = start, end
         if n > 0 and windows[n - 1][1] > start:
             previous = windows[n - 1]
-            lo = ((previous[0] + previous[1]) / 2 + (start + end) / 2) / 2 / SAMPLE_RATE
+            lo = ((previous[0] + previous[1]) / 2 + (start + end) / 2) / 2
         if n + 1 < len(windows) and windows[n + 1][0] < end:
             following = windows[n + 1]
-            hi = ((start + end) / 2 + (following[0] + following[1]) / 2) / 2 / SAMPLE_RATE
+            hi = ((start + end) / 2 + (following[0] + following[1]) / 2) / 2
         speaker = int(label)
         if turns and turns[-1].speaker == speaker and lo - turns[-1].end < 0.5:
             turns[-1] = SpeakerTurn(turns[-1].start, max(turns[-1].end, hi), speaker)

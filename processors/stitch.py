@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import TypeAdapter
 
 from ingest.service import chunk_key
 from ingest.storage import ObjectStore, StorageError
+from processors.segmenting import to_segment
+from processors.speakers import known_voices, label_segments
 from processors.stitching import StitchStep, new_state, stitch
 from processors.transport import Emitter, Source, parse
-from schemas import ChunkResult, ChunkTranscribed, JobError, JobStatus, JobStatusChanged, SegmentTranscribed
-from schemas.state import StitchState
+from processors.voices import LazyEncoder
+from schemas import ChunkResult, ChunkTranscribed, JobError, JobStatus, JobStatusChanged, Segment, SegmentTranscribed
+from schemas.state import HeldSegments, StitchState
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +44,20 @@ class StitchStore(Protocol):
 
     def unpark(self, job_id: str, index: int) -> None: ...
 
+    def held(self, job_id: str, index: int) -> HeldSegments | None: ...
+
+    def hold(self, held: HeldSegments) -> None: ...
+
+    def release(self, job_id: str, index: int) -> None: ...
+
 
 @dataclass(frozen=True)
 class StitchResources:
     store: ObjectStore
-    """The object store, to delete a finished job's chunk audio."""
+    """The object store, to delete a finished job's chunk audio and read known speakers' references."""
+    voices: LazyEncoder
+    """Embeds known speakers' references for diarized jobs."""
+    scratch_dir: Path
 
 
 async def handle_result(
@@ -68,6 +81,13 @@ async def handle_result(
             await asyncio.to_thread(_delete_chunks, res.store, job_id, range(result.index, result.index + 1))
         return
     state = step.state
+    for held in step.held:
+        table.hold(held)
+    if step.completed and state.diarization is not None:
+        # Every chunk is in: the speakers of the whole job are known now, and its segments go out at once.
+        records = [r for index in range(state.count) if (r := table.held(job_id, index)) is not None]
+        step.segments = await asyncio.to_thread(_labelled, records, state, res)
+        state.segments_emitted = len(step.segments)
     if step.segments:
         await emitter.segments(
             [SegmentTranscribed(job_id=job_id, segment=segment, language=state.language) for segment in step.segments]
@@ -78,8 +98,25 @@ async def handle_result(
     table.save(state)
     for index in step.unpark:
         table.unpark(job_id, index)
+    if state.finished and state.diarization is not None:
+        for index in range(state.count):
+            table.release(job_id, index)
     if state.finished:
         await asyncio.to_thread(_delete_chunks, res.store, job_id, range(state.count))
+
+
+def _labelled(records: Sequence[HeldSegments], state: StitchState, res: StitchResources) -> list[Segment]:
+    """The job's segments with speakers; without them (and a logged error) should diarizing fail, so that a
+    transcript already made is never lost to it."""
+    assert state.diarization is not None
+    try:
+        encoder = res.voices.get()
+        known = known_voices(res.store, state.diarization.known_speakers, encoder, res.scratch_dir)
+        return label_segments(records, state.diarization, known, with_words=state.word_timestamps)
+    except Exception:
+        log.exception("job %s could not be diarized; its segments go out without speakers", state.job_id)
+        groups = [group for record in sorted(records, key=lambda r: r.index) for group in record.segments]
+        return [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
 
 
 def _status(step: StitchStep) -> JobStatusChanged:

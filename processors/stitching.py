@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from processors.segmenting import segment_words, to_segment
 from schemas import JobError, Segment
 from schemas.chunks import ChunkFailed, ChunkTranscribed, TimeSpan, WindowStats
-from schemas.state import EdgeWord, StitchState, StitchWord
+from schemas.state import EdgeWord, HeldSegments, StitchState, StitchWord
 
 PAIR_TOLERANCE_S = 0.5
 """Two words with the same text whose middles are this close are one spoken word heard by both chunks."""
@@ -39,7 +39,10 @@ class StitchStep:
     """A result that came early: store it until the chunks before it are merged."""
     unpark: list[int] = field(default_factory=list)
     """Parked results merged by this step (or made moot by a failure): delete them."""
+    held: list[HeldSegments] = field(default_factory=list)
+    """A diarized job's segments (and voices) from the chunks merged by this step: store them until the last."""
     completed: bool = False
+    """Every chunk is merged. A diarized job's segments are all held: label them and send them first."""
     error: JobError | None = None
     """Set when this step failed the job."""
 
@@ -52,6 +55,7 @@ def new_state(result: ChunkTranscribed | ChunkFailed) -> StitchState:
         duration=transcribed.duration if transcribed else result.owned.end,
         model=result.model,
         word_timestamps=transcribed.word_timestamps if transcribed else True,
+        diarization=transcribed.diarization if transcribed else None,
     )
 
 
@@ -76,7 +80,7 @@ def stitch(
         current.parked = sorted([*current.parked, index])
         return StitchStep(state=current, park=result)
     step = StitchStep(state=current)
-    _merge(current, result, step.segments)
+    _merge(current, result, step)
     while current.next_index in current.parked:
         waiting = current.next_index
         stored = parked(waiting)
@@ -84,14 +88,14 @@ def stitch(
             break
         current.parked.remove(waiting)
         step.unpark.append(waiting)
-        _merge(current, stored, step.segments)
+        _merge(current, stored, step)
     if current.next_index >= current.count:
         current.finished, current.tail, current.edge = True, [], []
         step.completed = True
     return step
 
 
-def _merge(state: StitchState, result: ChunkTranscribed, segments: list[Segment]) -> None:
+def _merge(state: StitchState, result: ChunkTranscribed, step: StitchStep) -> None:
     words = stitch_words(result)
     kept, edge = merge_words(
         state.edge, words, owned=result.owned, overlap=result.overlap_s, paired=result.cut_in_speech
@@ -101,9 +105,14 @@ def _merge(state: StitchState, result: ChunkTranscribed, segments: list[Segment]
         state.language_probability = result.language_probability
     final = result.index == state.count - 1
     split = segment_words(state.tail, kept, horizon=result.owned.end, final=final)
-    for group in split.closed:
-        segments.append(to_segment(state.segments_emitted, group, with_words=state.word_timestamps))
-        state.segments_emitted += 1
+    if state.diarization is not None:
+        step.held.append(
+            HeldSegments(job_id=state.job_id, index=result.index, segments=split.closed, voices=result.voices)
+        )
+    else:
+        for group in split.closed:
+            step.segments.append(to_segment(state.segments_emitted, group, with_words=state.word_timestamps))
+            state.segments_emitted += 1
     state.tail = split.tail
     state.edge = edge
     state.next_index = result.index + 1

@@ -28,8 +28,10 @@ from processors.metrics import WorkerMetrics
 from processors.recovery import RecoveryOptions
 from processors.scratch import out_of_space
 from processors.scratch import reason as scratch_reason
+from processors.speakers import chunk_voices
 from processors.transcribing import LoadedChunk, transcribe_chunks
 from processors.transport import Emitter, Source, parse
+from processors.voices import LazyEncoder, WeightsNotAvailable
 from schemas import ChunkFailed, ChunkRequested, ChunkTranscribed, JobError
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ class TranscribeResources:
     """Most chunk events taken into one decode."""
     batch_window_s: float
     """How long to wait for more chunk events before decoding what there is."""
+    voices: LazyEncoder
+    """Embeds the voices of diarized jobs' chunks."""
     metrics: WorkerMetrics | None = None
 
 
@@ -165,17 +169,35 @@ def _transcribe(work: list[_Work], res: TranscribeResources) -> list[ChunkTransc
             continue
         (retried if item.attempts else fresh).append(loaded)
     decoder = res.transcriber.decoder
+    done: list[tuple[LoadedChunk, ChunkTranscribed]] = []
     if fresh:
         try:
-            out += transcribe_chunks(decoder, fresh, res.recovery)
+            done += zip(fresh, transcribe_chunks(decoder, fresh, res.recovery), strict=True)
         except Exception:
             log.exception("a batch of %d chunks failed; decoding them one by one", len(fresh))
             retried = fresh + retried
     for loaded in retried:
         try:
-            out += transcribe_chunks(decoder, [loaded], res.recovery)
+            done += zip([loaded], transcribe_chunks(decoder, [loaded], res.recovery), strict=True)
         except Exception:
             log.exception("chunk %s failed on its own", attempt_key(loaded.request))
             reason = "could not be transcribed (the worker's log has the details)"
             out.append(chunk_failed(loaded.request, "transcription_error", reason))
+    for loaded, result in done:
+        out.append(_with_voices(loaded, result, res.voices) if loaded.request.options.diarization else result)
     return out
+
+
+def _with_voices(loaded: LoadedChunk, result: ChunkTranscribed, voices: LazyEncoder) -> ChunkTranscribed | ChunkFailed:
+    chunk = loaded.request
+    try:
+        encoder = voices.get()
+    except WeightsNotAvailable as e:
+        log.error("cannot diarize: %s", e)
+        return chunk_failed(chunk, "diarization_unavailable", f"cannot be diarized on this worker: {e}")
+    try:
+        windows = chunk_voices(loaded.audio, [(s.start, s.end) for s in chunk.spans], chunk.owned, encoder)
+    except Exception:
+        log.exception("the voices of chunk %s could not be embedded", attempt_key(chunk))
+        return chunk_failed(chunk, "diarization_error", "could not be diarized (the worker's log has the details)")
+    return result.model_copy(update={"voices": windows, "diarization": chunk.options.diarization})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import pickle
 import struct
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -274,3 +275,20 @@ def _normalise_volume(audio: FloatArray, target_dbfs: float = -30.0) -> FloatArr
         return audio
     change = target_dbfs - 20 * np.log10(rms)
     return audio * np.float32(10 ** (change / 20)) if change > 0 else audio
+
+
+class LazyEncoder:
+    """The voice encoder, loaded on first use: a worker that never diarizes never reads its weights. Shared by
+    the agents of one worker process."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._encoder: Ge2eEncoder | None = None
+
+    def get(self) -> Ge2eEncoder:
+        """Raises `WeightsNotAvailable` when the weights cannot be read."""
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = Ge2eEncoder.load(self._path)
+            return self._encoder

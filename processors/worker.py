@@ -20,6 +20,7 @@ from processors.settings import WorkerSettings
 from processors.split import SplitResources
 from processors.stitch import StitchResources
 from processors.transcribe import TranscribeResources
+from processors.voices import LazyEncoder
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def run_worker(settings: WorkerSettings) -> None:
     publisher = EventPublisher(kafka, client_id=f"{settings.group_id}-producer")
     publisher.start()
     recovery = settings.recovery
+    voices = LazyEncoder()
     agents = build_agents(
         settings,
         publisher=publisher,
@@ -67,9 +69,10 @@ def run_worker(settings: WorkerSettings) -> None:
             max_attempts=settings.max_chunk_attempts,
             batch_size=settings.batch.size,
             batch_window_s=settings.batch.window_s,
+            voices=voices,
             metrics=metrics,
         ),
-        stitch=StitchResources(store=store),
+        stitch=StitchResources(store=store, voices=voices, scratch_dir=settings.scratch_dir),
         live=LiveResources(
             store=store,
             transcriber=transcriber,

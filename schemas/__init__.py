@@ -4,7 +4,16 @@ This package imports nothing else of the project, so consumers in other services
 """
 
 from schemas.accuracy import AccuracyGroup, AccuracyReport, JobScore, ReferenceTranscript
-from schemas.chunks import ChunkFailed, ChunkRequested, ChunkResult, ChunkTranscribed, ChunkWord, TimeSpan, WindowStats
+from schemas.chunks import (
+    ChunkFailed,
+    ChunkRequested,
+    ChunkResult,
+    ChunkTranscribed,
+    ChunkWord,
+    TimeSpan,
+    VoiceWindow,
+    WindowStats,
+)
 from schemas.events import (
     AudioRef,
     DeadLetter,
@@ -20,6 +29,8 @@ from schemas.languages import LANGUAGES, language_name
 from schemas.openai import (
     Model,
     ModelList,
+    TranscriptionDiarizedJson,
+    TranscriptionDiarizedSegment,
     TranscriptionJson,
     TranscriptionVerboseJson,
     TranscriptTextDelta,
@@ -29,8 +40,10 @@ from schemas.openai import (
 from schemas.registry import EVENT_TYPES
 from schemas.topics import DEFAULT_TOPICS, TopicNames
 from schemas.transcript import (
+    Diarization,
     JobError,
     JobStatus,
+    KnownSpeaker,
     Segment,
     Task,
     Transcript,
@@ -60,6 +73,7 @@ __all__ = [
     "ChunkTranscribed",
     "ChunkWord",
     "DeadLetter",
+    "Diarization",
     "ErrorBody",
     "ErrorDetail",
     "EventBase",
@@ -73,6 +87,7 @@ __all__ = [
     "JobStatus",
     "JobStatusChanged",
     "KeyLimits",
+    "KnownSpeaker",
     "Model",
     "ModelList",
     "ReferenceTranscript",
@@ -84,11 +99,14 @@ __all__ = [
     "Transcript",
     "TranscriptTextDelta",
     "TranscriptTextDone",
+    "TranscriptionDiarizedJson",
+    "TranscriptionDiarizedSegment",
     "TranscriptionJson",
     "TranscriptionOptions",
     "TranscriptionRequested",
     "TranscriptionVerboseJson",
     "UsageDuration",
+    "VoiceWindow",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookDeliveryList",

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.events import EventBase
-from schemas.transcript import JobError, TranscriptionOptions, Word
+from schemas.transcript import Diarization, JobError, TranscriptionOptions, Word
 
 Seconds = Annotated[float, Field(ge=0.0)]
 
@@ -87,6 +87,17 @@ class ChunkWord(Word):
     """Index into the result's `windows`."""
 
 
+class VoiceWindow(BaseModel):
+    """A short window of speech and the voice heard in it, for clustering a job's speakers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: Seconds
+    end: Seconds
+    embedding: Annotated[str, Field(min_length=1, max_length=8192)]
+    """The L2-normalised voice embedding: little-endian float16, base64."""
+
+
 class ChunkTranscribed(ChunkBase):
     """On `transcription.chunk-results.v1`: every word the chunk's audio produced, overlap context included."""
 
@@ -100,6 +111,10 @@ class ChunkTranscribed(ChunkBase):
     """Whether the job's segments carry their words."""
     recovered_stretches: int = Field(default=0, ge=0)
     """Stretches of speech that the chunk's decode left without words and a decode of their own recovered."""
+    diarization: Diarization | None = None
+    """The job's diarization options; None: the job is not diarized."""
+    voices: list[VoiceWindow] = Field(default_factory=list)
+    """Diarized jobs: voice windows over the speech of `owned`."""
 
 
 class ChunkFailed(ChunkBase):

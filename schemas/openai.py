@@ -14,6 +14,8 @@ class TranscriptionWord(BaseModel):
     word: str
     start: float
     end: float
+    speaker: str | None = None
+    """Diarized jobs only (an addition to OpenAI's shape)."""
 
 
 class TranscriptionSegment(BaseModel):
@@ -27,6 +29,8 @@ class TranscriptionSegment(BaseModel):
     avg_logprob: float
     compression_ratio: float
     no_speech_prob: float
+    speaker: str | None = None
+    """Diarized jobs only (an addition to OpenAI's shape)."""
 
 
 class TranscriptionJson(BaseModel):
@@ -45,6 +49,26 @@ class TranscriptionVerboseJson(BaseModel):
     text: str
     segments: list[TranscriptionSegment] | None = None
     words: list[TranscriptionWord] | None = None
+    usage: UsageDuration | None = None
+
+
+class TranscriptionDiarizedSegment(BaseModel):
+    type: Literal["transcript.text.segment"] = "transcript.text.segment"
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+    """"A", "B", … in order of first appearance, or a known speaker's name."""
+
+
+class TranscriptionDiarizedJson(BaseModel):
+    """`response_format=diarized_json`."""
+
+    task: Literal["transcribe"] = "transcribe"
+    duration: float
+    text: str
+    segments: list[TranscriptionDiarizedSegment]
     usage: UsageDuration | None = None
 
 

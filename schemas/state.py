@@ -7,6 +7,9 @@ cut's overlap, never a whole transcript.
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.chunks import VoiceWindow
+from schemas.transcript import Diarization
+
 
 class StitchWord(BaseModel):
     """A word with the scores of the window it came from, so a segment can be rebuilt from any run of words."""
@@ -44,6 +47,8 @@ class StitchState(BaseModel):
     language: str | None = None
     language_probability: float | None = None
     word_timestamps: bool = True
+    diarization: Diarization | None = None
+    """Diarized jobs hold their segments (`HeldSegments`) until every chunk is merged, then label them at once."""
     next_index: int = 0
     """The first chunk not merged yet; results for later chunks are parked until it arrives."""
     parked: list[int] = Field(default_factory=list)
@@ -57,3 +62,13 @@ class StitchState(BaseModel):
     """Words of the last merged chunk that fall in the overlap zone of its end cut."""
     finished: bool = False
     """Completed or failed: later results for this job change nothing."""
+
+
+class HeldSegments(BaseModel):
+    """A diarized job's segments that closed when one chunk was merged, and that chunk's voice windows: stored
+    beside the state until the job's speakers are known."""
+
+    job_id: str
+    index: int = Field(ge=0)
+    segments: list[list[StitchWord]]
+    voices: list[VoiceWindow]

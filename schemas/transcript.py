@@ -3,7 +3,7 @@
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Task(StrEnum):
@@ -32,6 +32,36 @@ _STATUS_RANK = {JobStatus.QUEUED: 0, JobStatus.PROCESSING: 1, JobStatus.COMPLETE
 LanguageCode = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z]+)?$")]
 
 
+SpeakerCount = Annotated[int, Field(ge=1, le=32)]
+
+
+class KnownSpeaker(BaseModel):
+    """A voice to label by name: a short recording of the speaker alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    audio_key: Annotated[str, Field(min_length=1, max_length=1024)]
+    """The reference recording (2 to 10 s) in the object store."""
+
+
+class Diarization(BaseModel):
+    """Who spoke when: speakers found from voices across the whole recording."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_speakers: SpeakerCount | None = None
+    max_speakers: SpeakerCount | None = None
+    known_speakers: Annotated[list[KnownSpeaker], Field(max_length=4)] = Field(default_factory=list)
+    """Clusters whose voice matches one of these take its name; the others are "A", "B", …"""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Diarization":
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise ValueError("min_speakers is above max_speakers")
+        return self
+
+
 class TranscriptionOptions(BaseModel):
     """What the caller asked for; absent fields mean the worker's defaults."""
 
@@ -47,6 +77,8 @@ class TranscriptionOptions(BaseModel):
     """0 keeps the usual fallback schedule (0.0, 0.2, … 1.0) for windows that fail the quality checks."""
     model: str | None = None
     """Served model name; None is the worker's configured model."""
+    diarization: Diarization | None = None
+    """None: no speaker labels."""
 
 
 class Word(BaseModel):
@@ -54,6 +86,8 @@ class Word(BaseModel):
     start: float
     end: float
     probability: float
+    speaker: str | None = None
+    """Set on diarized jobs: "A", "B", … or a known speaker's name."""
 
 
 class Segment(BaseModel):
@@ -70,6 +104,8 @@ class Segment(BaseModel):
     temperature: float = 0.0
     tokens: list[int] = Field(default_factory=list)
     words: list[Word] = Field(default_factory=list)
+    speaker: str | None = None
+    """Set on diarized jobs; a segment never spans a change of speaker."""
 
 
 class Transcript(BaseModel):

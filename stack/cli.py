@@ -268,6 +268,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     data = {"task": args.task, "word_timestamps": "true"}
     if args.language:
         data["language"] = args.language
+    if args.diarize or args.speakers or args.format == "diarized_json":
+        data["diarize"] = "true"
+    if args.speakers:
+        data["min_speakers"] = data["max_speakers"] = str(args.speakers)
     key = args.api_key or os.environ.get("SCRIBEFLOW_API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     with httpx.Client(base_url=base, timeout=120, headers=headers) as client, args.file.open("rb") as audio:
@@ -351,7 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--api-key", help="an API key (default: $SCRIBEFLOW_API_KEY)")
     submit.add_argument("--language")
     submit.add_argument("--task", choices=["transcribe", "translate"], default="transcribe")
-    submit.add_argument("--format", choices=["text", "srt", "vtt", "json", "verbose_json"], default="text")
+    submit.add_argument(
+        "--format", choices=["text", "srt", "vtt", "json", "verbose_json", "diarized_json"], default="text"
+    )
+    submit.add_argument("--diarize", action="store_true", help="label who speaks when (srt/vtt show the speaker)")
+    submit.add_argument("--speakers", type=_positive(int), help="diarize, knowing there are exactly this many")
     submit.add_argument("--no-wait", action="store_true", help="print the job id and return")
     submit.set_defaults(func=cmd_submit)
     return parser

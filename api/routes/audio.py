@@ -17,11 +17,13 @@ from pydantic import BaseModel
 from api.auth import Caller, authenticate
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_responses
-from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
+from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, TranslationFormat, diarized_segment, render
 from api.jobstore import transcript_of, transcript_text
 from api.routes.jobs import job_not_found
 from api.routes.models import resolve
+from api.speakers import Reference, diarization, references, store_references
 from api.submission import accept_upload, build_options, wait_for_job
+from ingest import new_job_id
 from schemas import (
     ApiKey,
     ErrorBody,
@@ -30,6 +32,7 @@ from schemas import (
     JobStatus,
     Segment,
     Task,
+    TranscriptionDiarizedJson,
     TranscriptionJson,
     TranscriptionVerboseJson,
     TranscriptTextDelta,
@@ -69,7 +72,11 @@ TemperatureField = Annotated[
 ]
 
 
-@router.post("/transcriptions", responses=_RESPONSES, response_model=TranscriptionJson | TranscriptionVerboseJson)
+@router.post(
+    "/transcriptions",
+    responses=_RESPONSES,
+    response_model=TranscriptionJson | TranscriptionVerboseJson | TranscriptionDiarizedJson,
+)
 async def create_transcription(
     services: ServicesDep,
     caller: Caller,
@@ -85,6 +92,20 @@ async def create_transcription(
     ] = None,
     stream: Annotated[bool, Form(description="Answer with server-sent events as segments become final.")] = False,
     include: Annotated[list[str] | None, Form(alias="include[]", description="Accepted and ignored.")] = None,
+    known_speaker_names: Annotated[
+        list[str] | None,
+        Form(alias="known_speaker_names[]", description="With diarized_json: names for known_speaker_references[]."),
+    ] = None,
+    known_speaker_references: Annotated[
+        list[str] | None,
+        Form(
+            alias="known_speaker_references[]",
+            description="Data URLs of 2 to 10 s of each known speaker alone, in the order of known_speaker_names[].",
+        ),
+    ] = None,
+    chunking_strategy: Annotated[
+        str | None, Form(description="Accepted and ignored: long audio is always cut at silences.")
+    ] = None,
 ) -> Response:
     granularities = frozenset(timestamp_granularities or [Granularity.SEGMENT])
     if timestamp_granularities and response_format is not ResponseFormat.VERBOSE_JSON:
@@ -94,10 +115,17 @@ async def create_transcription(
             param="timestamp_granularities[]",
             code="invalid_value",
         )
+    known = references(known_speaker_names, known_speaker_references)
+    diarized = response_format is ResponseFormat.DIARIZED_JSON
+    if known and not diarized:
+        raise ApiError(
+            400, "known speakers need response_format=diarized_json", param="response_format", code="invalid_value"
+        )
     return await _transcribe(
         services,
         caller,
         file,
+        known,
         model=model,
         task=Task.TRANSCRIBE,
         language=language,
@@ -116,7 +144,7 @@ async def create_translation(
     file: FileField,
     model: ModelField,
     prompt: PromptField = None,
-    response_format: FormatField = ResponseFormat.JSON,
+    response_format: Annotated[TranslationFormat, Form()] = TranslationFormat.JSON,
     temperature: TemperatureField = 0.0,
 ) -> Response:
     """English text from audio in any language the model knows."""
@@ -124,11 +152,12 @@ async def create_translation(
         services,
         caller,
         file,
+        [],
         model=model,
         task=Task.TRANSLATE,
         language=None,
         prompt=prompt,
-        response_format=response_format,
+        response_format=ResponseFormat(response_format.value),
         temperature=temperature,
         granularities=frozenset({Granularity.SEGMENT}),
         stream=False,
@@ -139,6 +168,7 @@ async def _transcribe(
     services: Services,
     caller: ApiKey | None,
     file: UploadFile,
+    known: list[Reference],
     *,
     model: str,
     task: Task,
@@ -151,13 +181,24 @@ async def _transcribe(
 ) -> Response:
     served = resolve(model, services.settings.served_models)
     words = response_format is ResponseFormat.VERBOSE_JSON and Granularity.WORD in granularities
+    diarized = response_format is ResponseFormat.DIARIZED_JSON
     options = build_options(
-        language=language, task=task, prompt=prompt, temperature=temperature, word_timestamps=words, model=served
+        language=language,
+        task=task,
+        prompt=prompt,
+        temperature=temperature,
+        word_timestamps=words,
+        model=served,
+        diarization=diarization(diarized, None, None, known),
     )
-    event = await accept_upload(services, file, options, caller)
+    job_id = new_job_id()
+    if known and options.diarization is not None:
+        speakers = await store_references(services, job_id, options.diarization, known)
+        options = options.model_copy(update={"diarization": speakers})
+    event = await accept_upload(services, file, options, caller, job_id=job_id)
     if stream:
         return StreamingResponse(
-            _events(services, event.job_id),
+            _events(services, event.job_id, diarized=diarized),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Job-Id": event.job_id},
         )
@@ -201,9 +242,10 @@ def _sse(event: BaseModel) -> bytes:
     return f"data: {event.model_dump_json()}\n\n".encode()
 
 
-async def _events(services: Services, job_id: str) -> AsyncIterator[bytes]:
-    """`transcript.text.delta` per final segment, in order, then `transcript.text.done`; failures as an error.
-    Follows the job's shared live feed (`api.live`), as `GET /v1/jobs/{id}/events` does."""
+async def _events(services: Services, job_id: str, *, diarized: bool) -> AsyncIterator[bytes]:
+    """`transcript.text.delta` per final segment, in order (`transcript.text.segment`, with its speaker, for
+    diarized_json), then `transcript.text.done`; failures as an error. Follows the job's shared live feed
+    (`api.live`), as `GET /v1/jobs/{id}/events` does."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + services.settings.sync_timeout_s
     changes = services.feeds.follow(job_id)
@@ -219,9 +261,13 @@ async def _events(services: Services, job_id: str) -> AsyncIterator[bytes]:
                 yield _error(job_not_found(job_id))
                 return
             for segment in change.segments:
-                if text := segment.text.strip():
+                if not (text := segment.text.strip()):
+                    continue
+                if diarized:
+                    yield _sse(diarized_segment(segment))
+                else:
                     yield _sse(TranscriptTextDelta(delta=(" " if heard else "") + text))
-                    heard.append(segment)
+                heard.append(segment)
             if change.job.status is JobStatus.COMPLETED:
                 yield _sse(TranscriptTextDone(text=transcript_text(heard)))
                 return

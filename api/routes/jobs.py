@@ -23,8 +23,9 @@ from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
 from api.jobstore import transcript_of
 from api.live import Change
 from api.routes.models import resolve
+from api.speakers import diarization, references, store_references
 from api.submission import accept_reference, accept_upload, build_options, checked_webhook
-from ingest import ObjectNotFound, StorageError, audio_key, chunk_key
+from ingest import ObjectNotFound, StorageError, audio_key, chunk_key, new_job_id, speaker_key
 from schemas import (
     Job,
     JobCreated,
@@ -59,8 +60,20 @@ async def create_job(
     webhook_url: Annotated[
         str | None, Form(description="Called with a signed event when the job completes or fails.", max_length=2048)
     ] = None,
+    diarize: Annotated[bool, Form(description="Label who speaks when: `speaker` on segments and words.")] = False,
+    min_speakers: Annotated[int | None, Form(description="With diarize: at least this many speakers.")] = None,
+    max_speakers: Annotated[int | None, Form(description="With diarize: at most this many speakers.")] = None,
+    known_speaker_names: Annotated[
+        list[str] | None,
+        Form(alias="known_speaker_names[]", description="Names for known_speaker_references[] (diarizes)."),
+    ] = None,
+    known_speaker_references: Annotated[
+        list[str] | None,
+        Form(alias="known_speaker_references[]", description="Data URLs of 2 to 10 s of each known speaker alone."),
+    ] = None,
 ) -> JSONResponse:
     """Accept a job. The 202 is sent only after the broker confirmed the request event."""
+    known = references(known_speaker_names, known_speaker_references)
     options = build_options(
         language=language,
         task=task,
@@ -68,16 +81,20 @@ async def create_job(
         word_timestamps=word_timestamps,
         temperature=temperature,
         model=resolve(model, services.settings.served_models) if model else None,
+        diarization=diarization(diarize, min_speakers, max_speakers, known),
     )
     if (file is None) == (audio_key is None):
         raise ApiError(400, "send exactly one of 'file' (an upload) or 'audio_key'", param="file", code="missing_file")
+    hook = await checked_webhook(services, webhook_url)
+    job_id = new_job_id()
+    if known and options.diarization is not None:
+        speakers = await store_references(services, job_id, options.diarization, known)
+        options = options.model_copy(update={"diarization": speakers})
     if file is not None:
-        hook = await checked_webhook(services, webhook_url)
-        event = await accept_upload(services, file, options, caller, hook)
+        event = await accept_upload(services, file, options, caller, hook, job_id=job_id)
     else:
         assert audio_key is not None
-        hook = await checked_webhook(services, webhook_url)
-        event = await accept_reference(services, audio_key, options, caller, hook)
+        event = await accept_reference(services, audio_key, options, caller, hook, job_id=job_id)
     body = JobCreated(id=event.job_id, status=JobStatus.QUEUED, created_at=event.occurred_at)
     return JSONResponse(
         status_code=202, content=body.model_dump(mode="json"), headers={"Location": f"/v1/jobs/{event.job_id}"}
@@ -199,6 +216,10 @@ async def get_job(
             f"job {job_id} is {job.status.value}; its transcript exists once it is completed",
             param="format",
             code="job_not_completed",
+        )
+    if format is ResponseFormat.DIARIZED_JSON and (job.options is None or job.options.diarization is None):
+        raise ApiError(
+            400, f"job {job_id} was not diarized (create it with diarize=true)", param="format", code="not_diarized"
         )
     words = job.options is None or job.options.word_timestamps
     granularities = frozenset({Granularity.SEGMENT, Granularity.WORD} if words else {Granularity.SEGMENT})
@@ -324,13 +345,14 @@ async def delete_job(job_id: str, services: ServicesDep, caller: Caller) -> JobD
     if job is None or not can_read(caller, job.owner):
         raise job_not_found(job_id)
     audio, chunks = await asyncio.to_thread(services.jobs.delete, job_id)
-    await asyncio.to_thread(_delete_audio, services, job_id, audio, chunks)
+    known = job.options.diarization.known_speakers if job.options and job.options.diarization else []
+    await asyncio.to_thread(_delete_audio, services, job_id, audio, chunks, len(known))
     services.watcher.notify(job_id)  # live listeners of the job are told it is gone
     return JobDeleted(id=job_id)
 
 
-def _delete_audio(services: Services, job_id: str, audio: str | None, chunks: int) -> None:
-    keys = [chunk_key(job_id, n) for n in range(chunks)]
+def _delete_audio(services: Services, job_id: str, audio: str | None, chunks: int, speakers: int) -> None:
+    keys = [chunk_key(job_id, n) for n in range(chunks)] + [speaker_key(job_id, n) for n in range(speakers)]
     if audio == audio_key(job_id):
         keys.append(audio)  # audio the API stored; an object the job only referenced stays the caller's
     for key in keys:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.accuracy import errors, lost_words
+from tests.support.audio import voices
 from tests.support.longform import LongRecording, build, one_by_one
 from tests.support.stack import RunningStack, start_stack, stop_stack
 
@@ -121,3 +122,26 @@ def test_submit_shows_a_progress_bar(two_workers: RunningStack, recording: LongR
     assert re.search(r"completed: 100%\|.*\| [\d.]+/[\d.]+ \[.*chunks (\d+)/\1\]", result.stderr), result.stderr[-500:]
     assert "fellow americans" in result.stdout.lower()
     assert two_workers.get("/health", timeout=5).status_code == 200
+
+
+def test_a_diarized_job_keeps_each_voice_one_speaker_across_chunks_and_workers(
+    two_workers: RunningStack, tmp_path: Path
+) -> None:
+    names = ["jfk.flac", "ljspeech_LJ001-0001.wav", "librispeech_test-clean_237-126133-0000.flac"] * 2
+    bounds = voices(tmp_path / "three.flac", names)  # about 70 s: three chunks, on both workers
+    response = two_workers.submit(tmp_path / "three.flac", language="en", diarize="true", max_speakers="6")
+    assert response.status_code == 202, response.text
+    job = two_workers.wait(response.json()["id"], timeout=300)
+    assert job["status"] == "completed" and job["chunks_total"] >= 3, job
+    verbose = two_workers.get(f"/v1/jobs/{job['id']}", params={"format": "verbose_json"}).json()
+    words = verbose["words"]
+    majority = []
+    for lo, hi in bounds:
+        labels = [w["speaker"] for w in words if lo <= (w["start"] + w["end"]) / 2 < hi]
+        top = max(set(labels), key=labels.count)
+        assert labels.count(top) >= 0.9 * len(labels), (lo, hi, labels)
+        majority.append(top)
+    assert majority == ["A", "B", "C", "A", "B", "C"], majority
+    assert all(s["speaker"] for s in verbose["segments"])
+    srt = two_workers.get(f"/v1/jobs/{job['id']}", params={"format": "srt"}).text
+    assert re.search(r"^A: ", srt, re.MULTILINE) and re.search(r"^C: ", srt, re.MULTILINE), srt[:400]

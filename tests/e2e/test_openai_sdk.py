@@ -11,7 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.support.audio import shared
+from tests.support.audio import data_url, shared, voices
 from tests.support.openai_schemas import validate
 from tests.support.stack import RunningStack
 
@@ -200,3 +200,64 @@ def test_concurrent_requests_queue_instead_of_failing(stack: RunningStack) -> No
 
     texts = asyncio.run(many())
     assert len(texts) == 6 and all("ask not" in t.lower() for t in texts)
+
+
+def test_diarized_json_labels_voices_and_names_a_known_speaker(client: openai.OpenAI, tmp_path: Path) -> None:
+    bounds = voices(tmp_path / "two.flac", ["ljspeech_LJ001-0001.wav", "jfk.flac"])
+    reference = data_url(JFK, 5.0, 11.0, tmp_path)
+    with (tmp_path / "two.flac").open("rb") as audio:
+        raw = client.audio.transcriptions.with_raw_response.create(
+            model="whisper-1",
+            file=audio,
+            response_format="diarized_json",
+            known_speaker_names=["kennedy"],
+            known_speaker_references=[reference],
+        )
+    body = json.loads(raw.text)
+    validate(body, "CreateTranscriptionResponseDiarizedJson")
+    segments = body["segments"]
+    assert [s["id"] for s in segments] == [f"seg_{n:03d}" for n in range(1, len(segments) + 1)]
+    woman = {s["speaker"] for s in segments if s["end"] <= bounds[0][1] + 0.5}
+    man = {s["speaker"] for s in segments if s["start"] >= bounds[1][0] - 0.5}
+    assert woman == {"A"} and man == {"kennedy"}, segments
+    assert "ask not what your country" in " ".join(s["text"] for s in segments if s["speaker"] == "kennedy").lower()
+    with (tmp_path / "two.flac").open("rb") as audio:
+        parsed = client.audio.transcriptions.create(model="whisper-1", file=audio, response_format="diarized_json")
+    assert parsed.segments[0].speaker == "A" and {s.speaker for s in parsed.segments} == {"A", "B"}
+
+
+def test_diarization_errors_name_the_parameter(stack: RunningStack, tmp_path: Path) -> None:
+    short = data_url(JFK, 0.0, 0.5, tmp_path)
+    cases: list[tuple[dict[str, str | list[str]], str]] = [
+        ({"known_speaker_names[]": ["a", "b"], "known_speaker_references[]": [short]}, "known_speaker_names[]"),
+        (
+            {"known_speaker_names[]": ["a"], "known_speaker_references[]": ["not a data url"]},
+            "known_speaker_references[]",
+        ),
+        ({"known_speaker_names[]": ["a"], "known_speaker_references[]": [short]}, "known_speaker_references[]"),
+        (
+            {
+                "known_speaker_names[]": ["a"],
+                "known_speaker_references[]": [data_url(JFK, 0, 4, tmp_path)],
+                "response_format": "json",
+            },
+            "response_format",
+        ),
+    ]
+    for fields, param in cases:
+        data: dict[str, str | list[str]] = {"model": "whisper-1", "response_format": "diarized_json", **fields}
+        with JFK.open("rb") as audio:
+            response = stack.post("/v1/audio/transcriptions", files={"file": ("jfk.flac", audio)}, data=data)
+        assert response.status_code == 400, (fields, response.text)
+        assert response.json()["error"]["param"] == param, response.text
+    bounds: list[tuple[dict[str, str], str]] = [
+        ({"diarize": "true", "min_speakers": "3", "max_speakers": "2"}, "min_speakers"),
+        ({"max_speakers": "2"}, "diarize"),
+        ({"diarize": "true", "max_speakers": "0"}, "max_speakers"),
+    ]
+    for form, name in bounds:
+        response = stack.post("/v1/jobs", files={"file": ("jfk.flac", JFK.read_bytes())}, data=form)
+        assert response.status_code == 400 and response.json()["error"]["param"] == name, response.text
+    done = stack.wait(stack.submit(JFK).json()["id"])
+    response = stack.get(f"/v1/jobs/{done['id']}", params={"format": "diarized_json"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "not_diarized"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from fractions import Fraction
 from pathlib import Path
 
@@ -78,3 +79,24 @@ def long_speech(path: Path) -> Path:
     for name in ["jfk.flac", "librispeech_dev-clean_1272-128104-0000.wav", "fleurs_de_000.ogg", "jfk.flac"]:
         parts += [read_stereo(shared(name), rate), np.zeros((2, rate), np.float32)]
     return encode(np.concatenate(parts, axis=1), path, rate=rate, codec="flac")
+
+
+def voices(path: Path, names: list[str], *, pause_s: float = 1.0) -> list[tuple[float, float]]:
+    """Recordings of ../shared/audio back to back with pauses, as FLAC at `path`; returns each part's (start, end)."""
+    rate = 16_000
+    parts, bounds, at = [], [], 0.0
+    for name in names:
+        samples = read_stereo(shared(name), rate)
+        bounds.append((at, at + samples.shape[1] / rate))
+        parts += [samples, np.zeros((2, int(pause_s * rate)), np.float32)]
+        at += samples.shape[1] / rate + pause_s
+    encode(np.concatenate(parts, axis=1), path, rate=rate, codec="flac")
+    return bounds
+
+
+def data_url(source: Path, start_s: float, end_s: float, scratch: Path) -> str:
+    """A stretch of a recording as a base64 WAV data URL, the way OpenAI's known_speaker_references[] come."""
+    rate = 16_000
+    samples = read_stereo(source, rate)[:, int(start_s * rate) : int(end_s * rate)]
+    wav = encode(samples, scratch / f"{source.stem}-{start_s:g}-{end_s:g}.wav", rate=rate, codec="pcm_s16le")
+    return "data:audio/wav;base64," + base64.b64encode(wav.read_bytes()).decode()

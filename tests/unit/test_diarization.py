@@ -22,7 +22,6 @@ from processors.diarization import (
     speaker_turns,
     speech_windows,
 )
-from processors.speech import Region
 from processors.voices import Ge2eEncoder, mel_filters, read_legacy_checkpoint, resemblyzer_weights
 from tests.support.audio import shared
 
@@ -63,11 +62,10 @@ def test_labels_are_dense_and_in_order_of_first_appearance(count: int, threshold
 
 
 def test_windows_cover_each_region_and_turns_split_between_window_centres() -> None:
-    regions = [Region(0, 16_000, voice=(0, 16_000)), Region(40_000, 100_000, voice=(40_000, 100_000))]
-    windows = speech_windows(regions)
-    assert windows[0] == (0, 16_000)  # shorter than a window: one window
-    assert windows[1][0] == 40_000 and windows[-1][1] == 100_000
-    assert all(e - s == 24_000 for s, e in windows[1:])
+    windows = speech_windows([(0.0, 1.0), (2.5, 6.25)])
+    assert windows[0] == (0.0, 1.0)  # shorter than a window: one window
+    assert windows[1][0] == 2.5 and windows[-1][1] == 6.25
+    assert all(abs(e - s - 1.5) < 1e-9 for s, e in windows[1:])
     labels = np.array([0, 1, 1, 1, 1, 0][: len(windows)] + [0] * max(0, len(windows) - 6))
     turns = speaker_turns(windows, labels)
     assert [t.speaker for t in turns][:2] == [0, 1]

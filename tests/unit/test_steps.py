@@ -19,6 +19,7 @@ from processors.split import SplitResources, handle_request
 from processors.stitch import StitchResources, handle_result
 from processors.transcribe import TranscribeResources, attempt_key, handle_chunks
 from processors.transport import Source
+from processors.voices import LazyEncoder
 from schemas import (
     AudioRef,
     ChunkFailed,
@@ -31,8 +32,8 @@ from schemas import (
     TranscriptionOptions,
     TranscriptionRequested,
 )
-from schemas.state import StitchState
-from tests.support.audio import encode, long_speech, shared
+from schemas.state import HeldSegments, StitchState
+from tests.support.audio import encode, long_speech, read_stereo, shared
 from tests.support.recorder import Recorder
 
 
@@ -42,6 +43,7 @@ class Tables:
     def __init__(self) -> None:
         self.states: dict[str, StitchState] = {}
         self.parked_results: dict[tuple[str, int], ChunkTranscribed] = {}
+        self.held_segments: dict[tuple[str, int], HeldSegments] = {}
         self.attempt_counts: dict[str, int] = {}
 
     def load(self, job_id: str) -> StitchState | None:
@@ -58,6 +60,15 @@ class Tables:
 
     def unpark(self, job_id: str, index: int) -> None:
         del self.parked_results[(job_id, index)]
+
+    def held(self, job_id: str, index: int) -> HeldSegments | None:
+        return self.held_segments.get((job_id, index))
+
+    def hold(self, held: HeldSegments) -> None:
+        self.held_segments[(held.job_id, held.index)] = held
+
+    def release(self, job_id: str, index: int) -> None:
+        self.held_segments.pop((job_id, index), None)
 
     def get(self, key: str, partition: int) -> int:
         return self.attempt_counts.get(key, 0)
@@ -81,6 +92,7 @@ def transcriber(model_cache: Path) -> Transcriber:
 
 class Steps:
     def __init__(self, tmp: Path, transcriber: Transcriber) -> None:
+        voices = LazyEncoder()
         self.store = LocalObjectStore(tmp / "objects")
         self.scratch = tmp / "scratch"
         self.split = SplitResources(
@@ -99,8 +111,9 @@ class Steps:
             max_attempts=3,
             batch_size=8,
             batch_window_s=0.0,
+            voices=voices,
         )
-        self.stitch = StitchResources(store=self.store)
+        self.stitch = StitchResources(store=self.store, voices=voices, scratch_dir=self.scratch)
         self.tables = Tables()
         self.recorder = Recorder()
 
@@ -172,6 +185,30 @@ def test_a_recording_in_chunks_comes_out_whole_and_in_order(steps: Steps, tmp_pa
     )
     assert not list(steps.scratch.iterdir())
     assert steps.tables.attempt_counts == {} and steps.tables.parked_results == {}
+
+
+def test_a_diarized_recording_names_each_voice_once_across_its_chunks(steps: Steps, tmp_path: Path) -> None:
+    rate = 16_000
+    parts = ["jfk.flac", "ljspeech_LJ001-0001.wav", "jfk.flac"]  # a man, a woman, the man again: 3 chunks of 20 s
+    bounds, audio, at = [], [], 0.0
+    for name in parts:
+        samples = read_stereo(shared(name), rate)
+        bounds.append((at, at + samples.shape[1] / rate))
+        audio += [samples, np.zeros((2, rate), np.float32)]
+        at += samples.shape[1] / rate + 1
+    steps.put(
+        "in/voices.flac", encode(np.concatenate(audio, axis=1), tmp_path / "voices.flac", rate=rate, codec="flac")
+    )
+    recorder = steps.run(_request("in/voices.flac", diarization={"max_speakers": 4}))
+    assert len(recorder.of(ChunkRequested)) >= 2
+    segments = [e.segment for e in recorder.of(SegmentTranscribed) if isinstance(e, SegmentTranscribed)]
+    assert [s.id for s in segments] == list(range(len(segments)))
+    heard = [{w.speaker for s in segments for w in s.words if lo <= (w.start + w.end) / 2 < hi} for lo, hi in bounds]
+    assert heard == [{"A"}, {"B"}, {"A"}], heard
+    assert all(s.speaker == s.words[0].speaker and {w.speaker for w in s.words} == {s.speaker} for s in segments)
+    last = _last_status(recorder)
+    assert last.status is JobStatus.COMPLETED and last.segment_count == len(segments)
+    assert steps.tables.held_segments == {}, "held segments are released once the job is out"
 
 
 def test_silence_completes_with_an_empty_transcript(steps: Steps, tmp_path: Path) -> None:
