@@ -12,7 +12,12 @@ Three recordings from ../shared/audio, each with a reference of who spoke when:
 DER uses `pyannote.metrics` with a 0.25 s collar (overlapped speech scored). Time is the diarizer's (VAD,
 embeddings, clustering) against transcribing the same file with the service's batch decoder on the same cores.
 
+The service rows submit the many-voice file to a stack started here (one worker), once plainly and once with
+`diarize=true`: the DER of the speakers on the transcript's words (a turn per run of words of one speaker,
+word timestamps as bounds), the speakers found, and the time diarizing added to the job, end to end.
+
     .venv/bin/python benchmarks/diarization.py               # prints the table and writes it into RESULTS.md
+    .venv/bin/python benchmarks/diarization.py --no-service  # the diarizer alone
 """
 
 from __future__ import annotations
@@ -117,12 +122,54 @@ def transcription_seconds(audio: npt.NDArray[np.float32], threads: int) -> float
     return time.perf_counter() - started
 
 
+def service(
+    path: Path, duration: float, reference: Reference, threads: int
+) -> tuple[str, float, float, int, int, float, float]:
+    """The many-voice file through a stack: plain, then diarized; a row for the table."""
+    from tests.support.stack import start_stack, stop_stack
+
+    with tempfile.TemporaryDirectory(prefix="scribeflow-bench-") as data:
+        stack = start_stack(Path(data), env={"SCRIBEFLOW_MODEL__CPU_THREADS": str(threads)})
+        try:
+            warm = stack.submit(REPO.parent / "shared" / "audio" / "jfk.flac", language="en").json()["id"]
+            stack.wait(warm)
+            walls = []
+            for diarize in ("false", "true"):
+                started = time.perf_counter()
+                job = stack.wait(stack.submit(path, language="en", diarize=diarize).json()["id"], timeout=3600)
+                walls.append(time.perf_counter() - started)
+                if job["status"] != "completed":
+                    raise RuntimeError(f"the service failed the job: {job.get('error')}")
+            words = stack.get(f"/v1/jobs/{job['id']}", params={"format": "verbose_json"}).json()["words"]
+        finally:
+            stop_stack(stack)
+    turns: Reference = []
+    for word in words:
+        if turns and turns[-1][2] == word["speaker"] and word["start"] - turns[-1][1] < 1.0:
+            turns[-1] = (turns[-1][0], word["end"], word["speaker"])
+        else:
+            turns.append((word["start"], word["end"], word["speaker"]))
+    plain, diarized = walls
+    name = "the service, diarize=true (words' speakers)"
+    found = len({t[2] for t in turns})
+    return (
+        name,
+        duration / 60,
+        der(reference, turns, duration),
+        len({r[2] for r in reference}),
+        found,
+        diarized - plain,
+        plain,
+    )
+
+
 def table(rows: Sequence[tuple[str, float, float, int, int, float, float | None]], threads: int) -> str:
     lines = [
         f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; GE2E encoder (numpy), "
         f"{threads} threads; DER with a 0.25 s collar, overlap scored",
         "",
         f"{'recording':<44} {'min':>5} {'DER %':>6} {'speakers ref/found':>19} {'diarize s':>9} {'of transcribe':>13}",
+        "(the service row: the time diarizing added to the job end to end, against the plain job's)",
     ]
     for name, minutes, error, expected, found, seconds, transcribe in rows:
         share = f"{100 * seconds / transcribe:12.1f}%" if transcribe else f"{'-':>13}"
@@ -137,11 +184,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4, help="passes over the recordings (4: about 10 minutes)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--no-service", action="store_true", help="the diarizer alone, without a stack")
     args = parser.parse_args()
     encoder = Ge2eEncoder.load()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        voices_audio, voices_reference, _path = many_voices(Path(tmp), args.rounds)
+        voices_audio, voices_reference, voices_path = many_voices(Path(tmp), args.rounds)
         inputs = [
             ("AMI meeting excerpt (59 % overlapped)", *ami(), False),
             ("stereo clip mixed to mono", *stereo(), False),
@@ -168,6 +216,8 @@ def main() -> int:
                 )
             )
             print(table(rows, args.threads).splitlines()[-1], flush=True)
+        if not args.no_service:
+            rows.append(service(voices_path, voices_audio.size / SAMPLE_RATE, voices_reference, args.threads))
     text = table(rows, args.threads)
     print(text)
     if not args.no_record:

@@ -61,6 +61,8 @@ function render(job) {
   const result = job.result || { segments: [] };
   const fragment = document.createDocumentFragment();
   words = [];
+  const speakers = new Set();
+  let previousSpeaker = null;
   for (const segment of result.segments) {
     const p = document.createElement("p");
     p.className = "segment";
@@ -71,6 +73,17 @@ function render(job) {
     stamp.setAttribute("aria-label", `Play from ${formatTime(segment.start)}`);
     stamp.addEventListener("click", () => seek(segment.start));
     p.append(stamp, " ");
+    if (segment.speaker) {
+      // A diarized job: the speaker opens each segment, and only where it changes is it shown in full.
+      const who = document.createElement("span");
+      who.className = "speaker";
+      who.dataset.speaker = segment.speaker;
+      who.textContent = segment.speaker;
+      if (segment.speaker === previousSpeaker) who.classList.add("same");
+      previousSpeaker = segment.speaker;
+      speakers.add(segment.speaker);
+      p.append(who, " ");
+    }
     if (segment.words && segment.words.length) {
       segment.words.forEach((word, n) => {
         const span = document.createElement("span");
@@ -97,6 +110,7 @@ function render(job) {
   const facts = [`${words.length} words`];
   if (job.duration != null) facts.push(formatTime(job.duration));
   if (job.language) facts.push(`language ${job.language}`);
+  if (speakers.size) facts.push(`${speakers.size} speaker${speakers.size === 1 ? "" : "s"}`);
   setStatus(result.segments.length ? `Completed: ${facts.join(" · ")}.` : "Completed, but nothing was recognised.");
   ui.srt.disabled = ui.vtt.disabled = false;
 }

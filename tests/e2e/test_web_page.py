@@ -26,7 +26,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.support.accuracy import errors
-from tests.support.audio import encode, read_stereo, shared
+from tests.support.audio import encode, read_stereo, shared, voices
 from tests.support.stack import REPO, RunningStack
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -285,3 +285,22 @@ def test_errors_are_shown(stack: RunningStack, browser: Browser) -> None:
     assert "no job with id 'job_missing'" in message
     assert not browser.find_elements(By.CSS_SELECTOR, "#words .word")
     assert not css(browser, "#download-srt").is_enabled()
+
+
+def test_the_viewer_shows_who_speaks(stack: RunningStack, browser: Browser, tmp_path: Path) -> None:
+    assert stack.api_key
+    voices(tmp_path / "two.flac", ["ljspeech_LJ001-0001.wav", "jfk.flac"])
+    job = stack.wait(stack.submit(tmp_path / "two.flac", diarize="true").json()["id"])
+    assert job["status"] == "completed", job
+    browser.get(f"{stack.base_url}/ui/")
+    key = css(browser, "#api-key")
+    key.clear()
+    key.send_keys(stack.api_key)
+    browser.get(f"{stack.base_url}/ui/job.html?id={job['id']}")
+    wait_for(browser, stack, "transcript words", lambda b: b.find_elements(By.CSS_SELECTOR, "#words .word"), 60)
+    expected = [s["speaker"] for s in job["result"]["segments"]]
+    assert texts(browser, "#words .speaker") == expected and set(expected) == {"A", "B"}
+    shown = [e.get_attribute("class") for e in browser.find_elements(By.CSS_SELECTOR, "#words .speaker")]
+    assert ["same" in (c or "") for c in shown] == [n > 0 and expected[n - 1] == s for n, s in enumerate(expected)]
+    assert "2 speakers" in css(browser, "#status").text
+    browser.save_screenshot(str(SCREENSHOTS / "speakers.png"))
