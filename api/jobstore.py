@@ -21,6 +21,7 @@ from schemas import (
     JobResult,
     JobStatus,
     JobStatusChanged,
+    PostprocessReport,
     Segment,
     SegmentTranscribed,
     Transcript,
@@ -116,7 +117,8 @@ class JobStore:
                         audio_seconds_done = {greatest}(
                             coalesce(:audio_seconds_done, 0), coalesce(audio_seconds_done, 0)
                         ),
-                        recovered_stretches = coalesce(:recovered_stretches, recovered_stretches)
+                        recovered_stretches = coalesce(:recovered_stretches, recovered_stretches),
+                        postprocess = coalesce(:postprocess, postprocess)
                     WHERE id = :id AND status = :status AND (:moved OR NOT :terminal)
                     RETURNING model, language, duration, webhook_url"""
                 ),
@@ -137,6 +139,7 @@ class JobStore:
                     "chunks_done": event.chunks_done,
                     "audio_seconds_done": event.audio_seconds_done,
                     "recovered_stretches": event.recovered_stretches,
+                    "postprocess": event.postprocess.model_dump_json() if event.postprocess else None,
                 },
             ).first()
         if moved is None or updated is None:
@@ -327,7 +330,17 @@ def transcript_of(job: Job) -> Transcript | None:
 
 
 def transcript_text(segments: list[Segment]) -> str:
-    return " ".join(text for s in segments if (text := s.text.strip()))
+    """The segments' text; paragraphs (from the paragraphs step) apart by a blank line."""
+    paragraphs: list[list[str]] = []
+    previous: int | None = None
+    for segment in segments:
+        if not (text := segment.text.strip()):
+            continue
+        if not paragraphs or (segment.paragraph is not None and segment.paragraph != previous):
+            paragraphs.append([])
+        paragraphs[-1].append(text)
+        previous = segment.paragraph
+    return "\n\n".join(" ".join(p) for p in paragraphs)
 
 
 def _to_job(record: dict[str, Any], segments: list[Segment] | None, *, complete: bool) -> Job:
@@ -343,6 +356,7 @@ def _to_job(record: dict[str, Any], segments: list[Segment] | None, *, complete:
             result = JobResult(text=transcript_text(segments), segments=segments, words=words)
     options = record["options"]
     error = record["error"]
+    postprocess = record.get("postprocess")
     return Job(
         id=str(record["id"]),
         status=status,
@@ -361,5 +375,6 @@ def _to_job(record: dict[str, Any], segments: list[Segment] | None, *, complete:
         chunks_done=record["chunks_done"] if record["chunks_total"] is not None else None,
         audio_seconds_done=record["audio_seconds_done"] if record["chunks_total"] is not None else None,
         recovered_stretches=record["recovered_stretches"],
+        postprocess=PostprocessReport.model_validate_json(str(postprocess)) if postprocess else None,
         result=result,
     )

@@ -2,7 +2,7 @@
 
 from ingest.config import KafkaSettings, StorageSettings
 from ingest.publisher import EventPublisher, PublishError
-from ingest.service import IngestUnavailable, audio_key, chunk_key, new_job_id, speaker_key, submit
+from ingest.service import IngestUnavailable, audio_key, chunk_key, draft_key, new_job_id, speaker_key, submit
 from ingest.storage import (
     InvalidKey,
     LocalObjectStore,
@@ -27,6 +27,7 @@ __all__ = [
     "StorageSettings",
     "audio_key",
     "chunk_key",
+    "draft_key",
     "new_job_id",
     "open_store",
     "speaker_key",

@@ -36,6 +36,11 @@ def speaker_key(job_id: str, index: int) -> str:
     return f"uploads/{job_id}/speaker-{index}"
 
 
+def draft_key(job_id: str) -> str:
+    """Where the stitcher leaves a finished transcript for the language-model steps; deleted once they ran."""
+    return f"drafts/{job_id}.json"
+
+
 async def submit(
     *,
     store: ObjectStore,

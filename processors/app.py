@@ -1,10 +1,12 @@
-"""The worker's three agents, wired to Kafka: what each reads, what it writes, and the tables it keeps.
+"""The worker's agents, wired to Kafka: what each reads, what it writes, and the tables it keeps.
 
 - split: `transcription.requests.v1` → chunk audio in the store, `transcription.chunks.v1`, `processing`.
 - transcribe: `transcription.chunks.v1`, up to `batch.size` events within `batch.window_s` → one batched decode →
   `transcription.chunk-results.v1`; chunk attempts counted in a table (changelog `chunk_attempts`).
 - stitch: `transcription.chunk-results.v1` → segments, progress and completion, with per-job state in a table
-  (changelog `stitch_state`).
+  (changelog `stitch_state`); a job with language-model steps is handed to postprocess instead of completed.
+- postprocess: `transcription.postprocess.v1` → the steps over the whole transcript (`processors.polishing`),
+  then its segments and completion.
 - live: `transcription.live-input.v1` (realtime sessions, keyed by session) → `transcription.live-output.v1`, and
   each completed turn as a segment of the session's job; sessions are held in memory (`processors.live`).
 
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 
 from ingest.publisher import EventPublisher, Record
 from processors.live import LiveEngine, LiveResources
+from processors.postprocess import PostprocessResources, handle_postprocess
 from processors.runtime import Agent, ChangelogTable, Message
 from processors.settings import WorkerSettings
 from processors.split import SplitResources, handle_request
@@ -34,6 +37,7 @@ from schemas import (
     SegmentTranscribed,
 )
 from schemas.live import LiveEvent
+from schemas.postprocess import PostprocessRequested
 from schemas.state import HeldSegments, StitchState
 
 
@@ -70,6 +74,9 @@ class KafkaEmitter:
 
     async def live(self, events: Sequence[LiveEvent]) -> None:
         await self._send(self._topics.live_output, [(e.job_id, e, None) for e in events])
+
+    async def postprocess(self, event: PostprocessRequested) -> None:
+        await self._send(self._topics.postprocess, [(event.job_id, event, None)])
 
 
 class _StitchPartition:
@@ -141,6 +148,7 @@ def build_agents(
     split: SplitResources,
     transcribe: TranscribeResources,
     stitch: StitchResources,
+    postprocess: PostprocessResources,
     live: LiveResources | None = None,
 ) -> list[Agent]:
     topics = settings.kafka.topics
@@ -164,6 +172,10 @@ def build_agents(
             # Before the next result of the same job: its state must be durable first.
             await stitch_table.flush()
 
+    async def postprocess_transcripts(messages: list[Message]) -> None:
+        for message in messages:
+            await handle_postprocess(message.value, _source(message), postprocess, emitter)
+
     agents = [
         Agent("split", topics.requests, split_requests),
         Agent(
@@ -177,6 +189,8 @@ def build_agents(
         Agent(
             "stitch", topics.chunk_results, stitch_results, batch_size=16, batch_window_s=0.05, tables=(stitch_table,)
         ),
+        # One transcript at a time: its steps wait on the language model, not on this worker's cores.
+        Agent("postprocess", topics.postprocess, postprocess_transcripts, batch_size=1),
     ]
     if live is not None:
         engine = LiveEngine(live, emitter)

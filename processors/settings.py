@@ -79,6 +79,18 @@ class LiveSettings(BaseModel):
     several voices); `false` gives slightly faster deltas."""
 
 
+class LlmSettings(BaseModel):
+    """Any OpenAI-compatible chat endpoint for the post-processing steps; none configured turns them off."""
+
+    base_url: str | None = None
+    """e.g. http://127.0.0.1:8080/v1 (llama.cpp's server); None: jobs asking for the steps record them skipped."""
+    model: str = "default"
+    api_key: str | None = None
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_change: float = Field(default=0.03, ge=0, le=1)
+    """A passage whose output changes, drops or invents more than this share of its words keeps its text."""
+
+
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SCRIBEFLOW_", env_nested_delimiter="__", extra="ignore", env_parse_none_str=""
@@ -91,6 +103,7 @@ class WorkerSettings(BaseSettings):
     batch: BatchSettings = Field(default_factory=BatchSettings)
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
     group_id: str = "scribeflow-worker"
     """Prefix of the workers' consumer groups, one per agent (`-split`, `-transcribe`, `-stitch`): the workers of
     a group share the partitions of the topic its agent reads."""

@@ -10,6 +10,7 @@ result against the last stored state and sends the same events again.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Protocol
 
 from pydantic import TypeAdapter
 
-from ingest.service import chunk_key
+from ingest.service import chunk_key, draft_key
 from ingest.storage import ObjectStore, StorageError
 from processors.segmenting import to_segment
 from processors.speakers import known_voices, label_segments
@@ -26,6 +27,7 @@ from processors.stitching import StitchStep, new_state, stitch
 from processors.transport import Emitter, Source, parse
 from processors.voices import LazyEncoder
 from schemas import ChunkResult, ChunkTranscribed, JobError, JobStatus, JobStatusChanged, Segment, SegmentTranscribed
+from schemas.postprocess import PostprocessRequested, TranscriptDraft
 from schemas.state import HeldSegments, StitchState
 
 log = logging.getLogger(__name__)
@@ -83,39 +85,54 @@ async def handle_result(
     state = step.state
     for held in step.held:
         table.hold(held)
-    if step.completed and state.diarization is not None:
+    if step.completed and state.holds:
         # Every chunk is in: the speakers of the whole job are known now, and its segments go out at once.
         records = [r for index in range(state.count) if (r := table.held(job_id, index)) is not None]
-        step.segments = await asyncio.to_thread(_labelled, records, state, res)
+        step.segments = await asyncio.to_thread(_assembled, records, state, res)
         state.segments_emitted = len(step.segments)
-    if step.segments:
-        await emitter.segments(
-            [SegmentTranscribed(job_id=job_id, segment=segment, language=state.language) for segment in step.segments]
+    if step.completed and state.postprocess:
+        # The language-model steps come last and may be slow: their own agent sends the segments and completes.
+        draft = TranscriptDraft(segments=step.segments, completed=_status(step))
+        await asyncio.to_thread(_put_draft, res.store, job_id, draft)
+        request = PostprocessRequested(
+            job_id=job_id, draft_key=draft_key(job_id), steps=state.postprocess, language=state.language
         )
-    await emitter.status(_status(step))
+        await emitter.postprocess(request)
+    else:
+        if step.segments:
+            await emitter.segments(
+                [SegmentTranscribed(job_id=job_id, segment=s, language=state.language) for s in step.segments]
+            )
+        await emitter.status(_status(step))
     if step.park is not None:
         table.park(step.park)
     table.save(state)
     for index in step.unpark:
         table.unpark(job_id, index)
-    if state.finished and state.diarization is not None:
+    if state.finished and state.holds:
         for index in range(state.count):
             table.release(job_id, index)
     if state.finished:
         await asyncio.to_thread(_delete_chunks, res.store, job_id, range(state.count))
 
 
-def _labelled(records: Sequence[HeldSegments], state: StitchState, res: StitchResources) -> list[Segment]:
-    """The job's segments with speakers; without them (and a logged error) should diarizing fail, so that a
-    transcript already made is never lost to it."""
-    assert state.diarization is not None
+def _put_draft(store: ObjectStore, job_id: str, draft: TranscriptDraft) -> None:
+    data = draft.model_dump_json().encode()
+    store.put(draft_key(job_id), io.BytesIO(data), length=len(data), content_type="application/json")
+
+
+def _assembled(records: Sequence[HeldSegments], state: StitchState, res: StitchResources) -> list[Segment]:
+    """The job's segments, numbered from 0; with speakers for a diarized job (without them, and with a logged
+    error, should diarizing fail, so that a transcript already made is never lost to it)."""
+    groups = [group for record in sorted(records, key=lambda r: r.index) for group in record.segments]
+    if state.diarization is None:
+        return [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
     try:
         encoder = res.voices.get()
         known = known_voices(res.store, state.diarization.known_speakers, encoder, res.scratch_dir)
         return label_segments(records, state.diarization, known, with_words=state.word_timestamps)
     except Exception:
         log.exception("job %s could not be diarized; its segments go out without speakers", state.job_id)
-        groups = [group for record in sorted(records, key=lambda r: r.index) for group in record.segments]
         return [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
 
 

@@ -40,9 +40,10 @@ class StitchStep:
     unpark: list[int] = field(default_factory=list)
     """Parked results merged by this step (or made moot by a failure): delete them."""
     held: list[HeldSegments] = field(default_factory=list)
-    """A diarized job's segments (and voices) from the chunks merged by this step: store them until the last."""
+    """A holding job's segments (and voices) from the chunks merged by this step: store them until the last."""
     completed: bool = False
-    """Every chunk is merged. A diarized job's segments are all held: label them and send them first."""
+    """Every chunk is merged. A holding job's segments are all held: label them and send them first (or hand
+    them to the language-model steps)."""
     error: JobError | None = None
     """Set when this step failed the job."""
 
@@ -56,6 +57,7 @@ def new_state(result: ChunkTranscribed | ChunkFailed) -> StitchState:
         model=result.model,
         word_timestamps=transcribed.word_timestamps if transcribed else True,
         diarization=transcribed.diarization if transcribed else None,
+        postprocess=transcribed.postprocess if transcribed else [],
     )
 
 
@@ -105,7 +107,7 @@ def _merge(state: StitchState, result: ChunkTranscribed, step: StitchStep) -> No
         state.language_probability = result.language_probability
     final = result.index == state.count - 1
     split = segment_words(state.tail, kept, horizon=result.owned.end, final=final)
-    if state.diarization is not None:
+    if state.holds:
         step.held.append(
             HeldSegments(job_id=state.job_id, index=result.index, segments=split.closed, voices=result.voices)
         )

@@ -200,4 +200,4 @@ def _with_voices(loaded: LoadedChunk, result: ChunkTranscribed, voices: LazyEnco
     except Exception:
         log.exception("the voices of chunk %s could not be embedded", attempt_key(chunk))
         return chunk_failed(chunk, "diarization_error", "could not be diarized (the worker's log has the details)")
-    return result.model_copy(update={"voices": windows, "diarization": chunk.options.diarization})
+    return result.model_copy(update={"voices": windows})

@@ -161,5 +161,7 @@ def _result(
             "duration": request.duration,
             "word_timestamps": request.options.word_timestamps,
             "recovered_stretches": recovered,
+            "diarization": request.options.diarization,
+            "postprocess": request.options.postprocess,
         }
     )

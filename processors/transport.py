@@ -23,6 +23,7 @@ from schemas import (
     describe_invalid,
 )
 from schemas.live import LiveEvent
+from schemas.postprocess import PostprocessRequested
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class Emitter(Protocol):
 
     async def live(self, events: Sequence[LiveEvent]) -> None:
         """What live sessions' clients must hear, in order per session."""
+
+    async def postprocess(self, event: PostprocessRequested) -> None:
+        """A finished transcript for the language-model steps."""
 
 
 @dataclass(frozen=True)

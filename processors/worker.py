@@ -13,7 +13,9 @@ from processors.app import build_agents
 from processors.engine import Transcriber
 from processors.live import LiveResources
 from processors.live_session import LivePolicy
+from processors.llm import ChatClient
 from processors.metrics import WorkerMetrics
+from processors.postprocess import PostprocessResources
 from processors.recovery import RecoveryOptions
 from processors.runtime import AgentRunner
 from processors.settings import WorkerSettings
@@ -47,6 +49,7 @@ def run_worker(settings: WorkerSettings) -> None:
     publisher.start()
     recovery = settings.recovery
     voices = LazyEncoder()
+    llm = settings.llm
     agents = build_agents(
         settings,
         publisher=publisher,
@@ -73,6 +76,14 @@ def run_worker(settings: WorkerSettings) -> None:
             metrics=metrics,
         ),
         stitch=StitchResources(store=store, voices=voices, scratch_dir=settings.scratch_dir),
+        postprocess=PostprocessResources(
+            store=store,
+            llm=ChatClient(base_url=llm.base_url, model=llm.model, api_key=llm.api_key, timeout_s=llm.timeout_s)
+            if llm.base_url
+            else None,
+            max_change=llm.max_change,
+            scratch_dir=settings.scratch_dir,
+        ),
         live=LiveResources(
             store=store,
             transcriber=transcriber,

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.events import EventBase
-from schemas.transcript import Diarization, JobError, TranscriptionOptions, Word
+from schemas.transcript import Diarization, JobError, PostStep, TranscriptionOptions, Word
 
 Seconds = Annotated[float, Field(ge=0.0)]
 
@@ -115,6 +115,8 @@ class ChunkTranscribed(ChunkBase):
     """The job's diarization options; None: the job is not diarized."""
     voices: list[VoiceWindow] = Field(default_factory=list)
     """Diarized jobs: voice windows over the speech of `owned`."""
+    postprocess: list[PostStep] = Field(default_factory=list)
+    """The job's language-model steps."""
 
 
 class ChunkFailed(ChunkBase):

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.transcript import JobError, JobStatus, Segment, TranscriptionOptions
+from schemas.transcript import JobError, JobStatus, PostprocessReport, Segment, TranscriptionOptions
 
 JobId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -76,6 +76,8 @@ class JobStatusChanged(EventBase):
     """Seconds of the recording that the transcribed chunks cover."""
     recovered_stretches: int | None = Field(default=None, ge=0)
     """Stretches of speech the first decode skipped and a decode of their own recovered (on completion)."""
+    postprocess: PostprocessReport | None = None
+    """On completion of a job that asked for post-processing: each step's outcome, and the summary."""
 
 
 class SegmentTranscribed(EventBase):

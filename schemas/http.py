@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from schemas.transcript import JobError, JobStatus, Segment, TranscriptionOptions, Word
+from schemas.transcript import JobError, JobStatus, PostprocessReport, Segment, TranscriptionOptions, Word
 
 
 class ErrorDetail(BaseModel):
@@ -57,6 +57,8 @@ class Job(BaseModel):
     """Seconds of the recording transcribed so far."""
     recovered_stretches: int | None = None
     """Stretches of speech that the first decode left without words and a decode of their own recovered."""
+    postprocess: PostprocessReport | None = None
+    """Once completed, for a job that asked for language-model steps: each step's outcome, and the summary."""
     result: JobResult | None = None
 
 

@@ -31,6 +31,8 @@ class TranscriptionSegment(BaseModel):
     no_speech_prob: float
     speaker: str | None = None
     """Diarized jobs only (an addition to OpenAI's shape)."""
+    paragraph: int | None = None
+    """With the paragraphs step only (an addition to OpenAI's shape)."""
 
 
 class TranscriptionJson(BaseModel):

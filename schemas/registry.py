@@ -23,6 +23,7 @@ from schemas.live import (
     LiveSpeechStarted,
     LiveSpeechStopped,
 )
+from schemas.postprocess import PostprocessRequested
 from schemas.webhooks import WebhookGaveUp
 
 EVENT_TYPES: dict[str, type[BaseModel]] = {
@@ -34,6 +35,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "ChunkTranscribed": ChunkTranscribed,
     "ChunkFailed": ChunkFailed,
     "WebhookGaveUp": WebhookGaveUp,
+    "PostprocessRequested": PostprocessRequested,
     **{
         kind.__name__: kind
         for kind in (

@@ -8,7 +8,7 @@ cut's overlap, never a whole transcript.
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.chunks import VoiceWindow
-from schemas.transcript import Diarization
+from schemas.transcript import Diarization, PostStep
 
 
 class StitchWord(BaseModel):
@@ -49,6 +49,8 @@ class StitchState(BaseModel):
     word_timestamps: bool = True
     diarization: Diarization | None = None
     """Diarized jobs hold their segments (`HeldSegments`) until every chunk is merged, then label them at once."""
+    postprocess: list[PostStep] = Field(default_factory=list)
+    """Jobs with language-model steps hold their segments too, and hand the whole transcript to those steps."""
     next_index: int = 0
     """The first chunk not merged yet; results for later chunks are parked until it arrives."""
     parked: list[int] = Field(default_factory=list)
@@ -62,6 +64,11 @@ class StitchState(BaseModel):
     """Words of the last merged chunk that fall in the overlap zone of its end cut."""
     finished: bool = False
     """Completed or failed: later results for this job change nothing."""
+
+    @property
+    def holds(self) -> bool:
+        """Segments wait for the whole job instead of going out as they become final."""
+        return self.diarization is not None or bool(self.postprocess)
 
 
 class HeldSegments(BaseModel):

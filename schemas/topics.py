@@ -24,6 +24,8 @@ class TopicNames(BaseModel):
     """`LiveInput`: realtime sessions' audio and controls from the API, keyed by session id (workers' internal)."""
     live_output: str = "transcription.live-output.v1"
     """`LiveOutput`: what the worker that owns a session says back to the API, keyed by session id."""
+    postprocess: str = "transcription.postprocess.v1"
+    """`PostprocessRequested`: finished transcripts for the language-model steps, keyed by job id (internal)."""
     stitch_state: str = "scribeflow-worker.stitch-state.v1"
     """Changelog of the stitcher's per-job state (compacted; the workers' table)."""
     chunk_attempts: str = "scribeflow-worker.chunk-attempts.v1"
@@ -40,7 +42,16 @@ class TopicNames(BaseModel):
 
     @property
     def streams(self) -> tuple[str, ...]:
-        return (self.requests, self.jobs, self.segments, self.dlq, self.chunks, self.chunk_results, *self.live)
+        return (
+            self.requests,
+            self.jobs,
+            self.segments,
+            self.dlq,
+            self.chunks,
+            self.chunk_results,
+            self.postprocess,
+            *self.live,
+        )
 
 
 DEFAULT_TOPICS = TopicNames()

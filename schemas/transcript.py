@@ -1,9 +1,9 @@
 """The transcript and the options that produce it, shared by events, the job store and HTTP."""
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Task(StrEnum):
@@ -62,6 +62,14 @@ class Diarization(BaseModel):
         return self
 
 
+class PostStep(StrEnum):
+    """Optional language-model steps after transcription; they never change what was said."""
+
+    PUNCTUATION = "punctuation"
+    PARAGRAPHS = "paragraphs"
+    SUMMARY = "summary"
+
+
 class TranscriptionOptions(BaseModel):
     """What the caller asked for; absent fields mean the worker's defaults."""
 
@@ -79,6 +87,13 @@ class TranscriptionOptions(BaseModel):
     """Served model name; None is the worker's configured model."""
     diarization: Diarization | None = None
     """None: no speaker labels."""
+    postprocess: Annotated[list[PostStep], Field(max_length=3)] = Field(default_factory=list)
+    """Language-model steps, in the order punctuation, paragraphs, summary; off when no model is configured."""
+
+    @field_validator("postprocess")
+    @classmethod
+    def _each_once_in_order(cls, steps: list[PostStep]) -> list[PostStep]:
+        return [step for step in PostStep if step in steps]
 
 
 class Word(BaseModel):
@@ -106,6 +121,8 @@ class Segment(BaseModel):
     words: list[Word] = Field(default_factory=list)
     speaker: str | None = None
     """Set on diarized jobs; a segment never spans a change of speaker."""
+    paragraph: int | None = Field(default=None, ge=0)
+    """With the paragraphs step: the paragraph the segment belongs to, from 0."""
 
 
 class Transcript(BaseModel):
@@ -128,3 +145,22 @@ class JobError(BaseModel):
 
     code: str
     message: str
+
+
+class StepOutcome(BaseModel):
+    """What became of one post-processing step."""
+
+    step: PostStep
+    status: Literal["done", "rejected", "skipped"]
+    """done: applied (parts may have kept their text, see `reason`); rejected: the model changed what was said
+    beyond the limit, so the transcript kept its text; skipped: not run (no model configured, or it failed)."""
+    reason: str | None = None
+    agreement: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Share of the transcript's words the model's output kept, where the step checks it."""
+    seconds: float | None = Field(default=None, ge=0.0)
+    """Time the step took."""
+
+
+class PostprocessReport(BaseModel):
+    steps: list[StepOutcome]
+    summary: str | None = None

@@ -25,7 +25,7 @@ from api.live import Change
 from api.routes.models import resolve
 from api.speakers import diarization, references, store_references
 from api.submission import accept_reference, accept_upload, build_options, checked_webhook
-from ingest import ObjectNotFound, StorageError, audio_key, chunk_key, new_job_id, speaker_key
+from ingest import ObjectNotFound, StorageError, audio_key, chunk_key, draft_key, new_job_id, speaker_key
 from schemas import (
     Job,
     JobCreated,
@@ -71,6 +71,13 @@ async def create_job(
         list[str] | None,
         Form(alias="known_speaker_references[]", description="Data URLs of 2 to 10 s of each known speaker alone."),
     ] = None,
+    postprocess: Annotated[
+        list[str] | None,
+        Form(
+            description="Language-model steps: `punctuation`, `paragraphs`, `summary` (repeat the field, or "
+            "separate them with commas); off when the workers have no model configured."
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Accept a job. The 202 is sent only after the broker confirmed the request event."""
     known = references(known_speaker_names, known_speaker_references)
@@ -82,6 +89,7 @@ async def create_job(
         temperature=temperature,
         model=resolve(model, services.settings.served_models) if model else None,
         diarization=diarization(diarize, min_speakers, max_speakers, known),
+        postprocess=[step.strip() for field in postprocess or [] for step in field.split(",") if step.strip()] or None,
     )
     if (file is None) == (audio_key is None):
         raise ApiError(400, "send exactly one of 'file' (an upload) or 'audio_key'", param="file", code="missing_file")
@@ -346,13 +354,18 @@ async def delete_job(job_id: str, services: ServicesDep, caller: Caller) -> JobD
         raise job_not_found(job_id)
     audio, chunks = await asyncio.to_thread(services.jobs.delete, job_id)
     known = job.options.diarization.known_speakers if job.options and job.options.diarization else []
-    await asyncio.to_thread(_delete_audio, services, job_id, audio, chunks, len(known))
+    drafted = bool(job.options and job.options.postprocess)
+    await asyncio.to_thread(_delete_audio, services, job_id, audio, chunks, len(known), drafted=drafted)
     services.watcher.notify(job_id)  # live listeners of the job are told it is gone
     return JobDeleted(id=job_id)
 
 
-def _delete_audio(services: Services, job_id: str, audio: str | None, chunks: int, speakers: int) -> None:
+def _delete_audio(
+    services: Services, job_id: str, audio: str | None, chunks: int, speakers: int, *, drafted: bool
+) -> None:
     keys = [chunk_key(job_id, n) for n in range(chunks)] + [speaker_key(job_id, n) for n in range(speakers)]
+    if drafted:
+        keys.append(draft_key(job_id))  # a transcript still waiting for its language-model steps
     if audio == audio_key(job_id):
         keys.append(audio)  # audio the API stored; an object the job only referenced stays the caller's
     for key in keys:

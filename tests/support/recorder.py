@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from schemas import ChunkFailed, ChunkRequested, ChunkTranscribed, DeadLetter, JobStatusChanged, SegmentTranscribed
 from schemas.live import LiveEvent
+from schemas.postprocess import PostprocessRequested
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -36,6 +37,9 @@ class Recorder:
 
     async def live(self, events: Sequence[LiveEvent]) -> None:
         self.events.extend(events)
+
+    async def postprocess(self, event: PostprocessRequested) -> None:
+        self.events.append(event)
 
     def of(self, kind: type[T]) -> list[T]:
         return [e for e in self.events if isinstance(e, kind)]

@@ -13,6 +13,9 @@ import pytest
 
 from ingest import LocalObjectStore
 from processors.engine import Transcriber
+from processors.llm import ChatClient
+from processors.polishing import PUNCTUATION_PROMPT
+from processors.postprocess import PostprocessResources, handle_postprocess
 from processors.recovery import RecoveryOptions
 from processors.settings import ChunkingSettings, ModelSettings
 from processors.split import SplitResources, handle_request
@@ -28,12 +31,15 @@ from schemas import (
     DeadLetter,
     JobStatus,
     JobStatusChanged,
+    PostStep,
     SegmentTranscribed,
     TranscriptionOptions,
     TranscriptionRequested,
 )
+from schemas.postprocess import PostprocessRequested
 from schemas.state import HeldSegments, StitchState
 from tests.support.audio import encode, long_speech, read_stereo, shared
+from tests.support.chat_server import chat_server
 from tests.support.recorder import Recorder
 
 
@@ -209,6 +215,39 @@ def test_a_diarized_recording_names_each_voice_once_across_its_chunks(steps: Ste
     last = _last_status(recorder)
     assert last.status is JobStatus.COMPLETED and last.segment_count == len(segments)
     assert steps.tables.held_segments == {}, "held segments are released once the job is out"
+
+
+def test_language_model_steps_run_after_the_last_chunk_and_then_the_job_completes(steps: Steps, tmp_path: Path) -> None:
+    steps.put("in/long.flac", long_speech(tmp_path / "long.flac"))
+    recorder = steps.run(_request("in/long.flac", postprocess=["summary", "punctuation"]))
+    assert not recorder.of(SegmentTranscribed) and not any(
+        isinstance(e, JobStatusChanged) and e.status is JobStatus.COMPLETED for e in recorder.events
+    ), "the transcript waits for its steps"
+    [request] = recorder.of(PostprocessRequested)
+    assert request.steps == [PostStep.PUNCTUATION, PostStep.SUMMARY] and steps.store.exists(request.draft_key)
+    assert steps.tables.held_segments == {}
+
+    def answer(system: str, user: str) -> str:
+        return user.upper() if system == PUNCTUATION_PROMPT else "Two speeches."
+
+    with chat_server(answer) as url:
+        res = PostprocessResources(
+            store=steps.store, llm=ChatClient(base_url=url, model="m"), max_change=0.03, scratch_dir=steps.scratch
+        )
+        done = Recorder()
+        raw = request.model_dump_json().encode()
+        asyncio.run(handle_postprocess(raw, Source("postprocess", 0, 0, b"j1"), res, done))
+        again = Recorder()
+        asyncio.run(handle_postprocess(raw, Source("postprocess", 0, 0, b"j1"), res, again))
+    segments = [e.segment for e in done.of(SegmentTranscribed) if isinstance(e, SegmentTranscribed)]
+    assert [s.id for s in segments] == list(range(len(segments))) and "ASK NOT WHAT YOUR COUNTRY" in segments[0].text
+    last = _last_status(done)
+    assert last.status is JobStatus.COMPLETED and last.segment_count == len(segments) and last.postprocess
+    assert [o.status for o in last.postprocess.steps] == [
+        "done",
+        "done",
+    ] and last.postprocess.summary == "Two speeches."
+    assert not steps.store.exists(request.draft_key) and again.events == [], "a repeated request changes nothing"
 
 
 def test_silence_completes_with_an_empty_transcript(steps: Steps, tmp_path: Path) -> None:

@@ -1,0 +1,176 @@
+"""The language-model steps over a finished transcript: punctuation, paragraphs, a summary.
+
+The words and their timestamps are the transcript's: punctuation and paragraphs are taken from the model's
+output only where it is aligned back to the words (`processors.rewriting`), passage by passage, and a passage
+whose output changes, drops or invents more than `max_change` of its words keeps its text, with the reason in the
+step's outcome. A model that cannot be reached skips the step; the job completes either way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from processors.llm import ChatClient, LlmUnavailable
+from processors.rewriting import align, normal, output_words, paragraph_starts, respelled
+from schemas import PostprocessReport, PostStep, Segment, StepOutcome
+
+PUNCTUATION_WORDS = 150
+"""Words per passage sent for punctuation: short enough for a small model to copy faithfully."""
+PARAGRAPH_WORDS = 300
+"""Words per passage sent for paragraphs; a passage always starts a paragraph."""
+SUMMARY_WORDS = 1500
+"""Words per passage summarised; the passages' summaries are summarised again when there are several."""
+SUMMARY_CHARS = 4000
+
+PUNCTUATION_PROMPT = (
+    "You restore punctuation and capital letters in speech transcripts. Reply with the transcript only. "
+    "Never add, remove, reorder or change words."
+)
+PARAGRAPHS_PROMPT = (
+    "You split speech transcripts into paragraphs. Reply with the same text, with a blank line between "
+    "paragraphs. Never add, remove or change words."
+)
+SUMMARY_PROMPT = "You summarise speech transcripts in a few sentences. Reply with the summary only."
+
+NOT_CONFIGURED = "no language model is configured (SCRIBEFLOW_LLM__BASE_URL)"
+
+
+@dataclass
+class _Piece:
+    """A run of whole segments sent to the model together."""
+
+    segments: list[int]
+    words: list[tuple[int, int]]
+    """(segment, token) of each word, in order."""
+
+
+def tokens(segment: Segment) -> list[str]:
+    """A segment's words with their leading spaces: its timed words, or its text cut at spaces."""
+    if segment.words:
+        return [w.word for w in segment.words]
+    return [" " + t for t in segment.text.split()]
+
+
+def with_tokens(segment: Segment, new: Sequence[str]) -> Segment:
+    if segment.words:
+        words = [w.model_copy(update={"word": t}) for w, t in zip(segment.words, new, strict=True)]
+        return segment.model_copy(update={"words": words, "text": "".join(new)})
+    return segment.model_copy(update={"text": "".join(new)})
+
+
+def pieces(segments: Sequence[Segment], limit: int) -> list[_Piece]:
+    out: list[_Piece] = []
+    for n, segment in enumerate(segments):
+        count = len(tokens(segment))
+        if not out or (out[-1].words and len(out[-1].words) + count > limit):
+            out.append(_Piece([], []))
+        out[-1].segments.append(n)
+        out[-1].words += [(n, k) for k in range(count)]
+    return [p for p in out if p.words]
+
+
+async def polish(
+    segments: list[Segment], steps: Sequence[PostStep], llm: ChatClient | None, max_change: float
+) -> tuple[list[Segment], PostprocessReport]:
+    if llm is None:
+        return segments, PostprocessReport(
+            steps=[StepOutcome(step=s, status="skipped", reason=NOT_CONFIGURED) for s in steps]
+        )
+    outcomes: list[StepOutcome] = []
+    summary = None
+    for step in steps:
+        started = time.perf_counter()
+        try:
+            if step is PostStep.PUNCTUATION:
+                segments, outcome = await _punctuate(segments, llm, max_change)
+            elif step is PostStep.PARAGRAPHS:
+                segments, outcome = await _paragraphs(segments, llm, max_change)
+            else:
+                summary, outcome = await _summary(segments, llm)
+        except LlmUnavailable as e:
+            outcome = StepOutcome(step=step, status="skipped", reason=str(e))
+        outcomes.append(outcome.model_copy(update={"seconds": round(time.perf_counter() - started, 2)}))
+    return segments, PostprocessReport(steps=outcomes, summary=summary)
+
+
+def _verdict(
+    step: PostStep, kept: int, total: int, rejected: int, passages: int, worst: float, limit: float
+) -> StepOutcome:
+    agreement = round(kept / total, 4) if total else 1.0
+    if passages and rejected == passages:
+        why = f"the model changed {100 * worst:.1f} % of the words (limit {100 * limit:g} %); the text is kept"
+        return StepOutcome(step=step, status="rejected", reason=why, agreement=agreement)
+    reason: str | None = None
+    if rejected:
+        reason = (
+            f"{rejected} of {passages} passages kept their text: the model changed up to {100 * worst:.1f} % of "
+            f"their words (limit {100 * limit:g} %)"
+        )
+    return StepOutcome(step=step, status="done", reason=reason, agreement=agreement)
+
+
+async def _punctuate(segments: list[Segment], llm: ChatClient, max_change: float) -> tuple[list[Segment], StepOutcome]:
+    current = [tokens(s) for s in segments]
+    kept = total = rejected = 0
+    worst = 0.0
+    passages = pieces(segments, PUNCTUATION_WORDS)
+    for piece in passages:
+        words = [current[s][k] for s, k in piece.words]
+        output = output_words(await llm.complete(PUNCTUATION_PROMPT, "".join(words).strip()))
+        alignment = align(words, output)
+        total += len(words)
+        kept += len(alignment.pairs)
+        if 1 - alignment.agreement > max_change:
+            rejected += 1
+            worst = max(worst, 1 - alignment.agreement)
+            continue
+        for (s, k), word in zip(piece.words, respelled(words, output, alignment), strict=True):
+            current[s][k] = word
+    outcome = _verdict(PostStep.PUNCTUATION, kept, total, rejected, len(passages), worst, max_change)
+    return [with_tokens(s, t) for s, t in zip(segments, current, strict=True)], outcome
+
+
+async def _paragraphs(segments: list[Segment], llm: ChatClient, max_change: float) -> tuple[list[Segment], StepOutcome]:
+    starts: set[int] = set()
+    kept = total = rejected = 0
+    worst = 0.0
+    passages = pieces(segments, PARAGRAPH_WORDS)
+    for piece in passages:
+        starts.add(piece.segments[0])
+        words = [tokens(segments[s])[k] for s, k in piece.words]
+        output = output_words(await llm.complete(PARAGRAPHS_PROMPT, "".join(words).strip()))
+        alignment = align(words, output)
+        total += len(words)
+        kept += len(alignment.pairs)
+        if 1 - alignment.agreement > max_change:
+            rejected += 1
+            worst = max(worst, 1 - alignment.agreement)
+            continue
+        for start in paragraph_starts(words, output, alignment):
+            s, k = piece.words[start]
+            # Paragraphs are made of whole segments: a break inside one moves to the nearer segment boundary.
+            size = len(tokens(segments[s]))
+            starts.add(s if k < size / 2 else min(s + 1, len(segments) - 1))
+    numbered = []
+    paragraph = -1
+    for n, segment in enumerate(segments):
+        paragraph += n in starts or n == 0
+        numbered.append(segment.model_copy(update={"paragraph": paragraph}))
+    outcome = _verdict(PostStep.PARAGRAPHS, kept, total, rejected, len(passages), worst, max_change)
+    return numbered, outcome
+
+
+async def _summary(segments: list[Segment], llm: ChatClient) -> tuple[str | None, StepOutcome]:
+    passages = pieces(segments, SUMMARY_WORDS)
+    if not passages:
+        return None, StepOutcome(step=PostStep.SUMMARY, status="skipped", reason="the transcript has no words")
+    parts = []
+    for piece in passages:
+        text = "".join(tokens(segments[s])[k] for s, k in piece.words).strip()
+        parts.append((await llm.complete(SUMMARY_PROMPT, text)).strip())
+    summary = parts[0] if len(parts) == 1 else (await llm.complete(SUMMARY_PROMPT, "\n\n".join(parts))).strip()
+    if not normal(summary):
+        return None, StepOutcome(step=PostStep.SUMMARY, status="rejected", reason="the model's summary was empty")
+    return summary[:SUMMARY_CHARS], StepOutcome(step=PostStep.SUMMARY, status="done")
