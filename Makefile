@@ -8,12 +8,17 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run test install system-deps test-deps lint unit schemas clean
 
+# llama-cpp-python (the post-processing tests' model server) is built from source on the first install, a few
+# minutes on two cores. Built for any x86-64 with AVX2 rather than for this CPU: a native build can use
+# instructions (AMX) that a virtual machine advertises but does not allow, and dies with SIGILL.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 # The voice encoder for diarization ships in the resemblyzer wheel; only its weights are used (read with numpy), so
 # its requirements (torch among them, gigabytes) are not installed.
 $(INSTALLED): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,models]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[dev,models]'
 	$(BIN)/python -m pip install --quiet --no-deps 'resemblyzer==0.1.4'
 	touch $@
 

@@ -23,15 +23,14 @@ class ChatClient:
     model: str
     api_key: str | None = None
     timeout_s: float = 120.0
-    max_tokens: int = 2048
 
-    async def complete(self, system: str, user: str) -> str:
+    async def complete(self, system: str, user: str, *, max_tokens: int = 1024) -> str:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
             "temperature": 0,
-            "max_tokens": self.max_tokens,
+            "max_tokens": max_tokens,
             "stream": False,
         }
         url = self.base_url.rstrip("/") + "/chat/completions"

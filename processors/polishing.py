@@ -23,6 +23,10 @@ PARAGRAPH_WORDS = 300
 SUMMARY_WORDS = 1500
 """Words per passage summarised; the passages' summaries are summarised again when there are several."""
 SUMMARY_CHARS = 4000
+SUMMARY_TOKENS = 300
+SUMMARY_GROUNDING = 0.5
+"""At least this share of a summary's longer words (four letters or more) must occur in the transcript: a model
+that writes about something else (a small one often does) has its summary rejected."""
 
 PUNCTUATION_PROMPT = (
     "You restore punctuation and capital letters in speech transcripts. Reply with the transcript only. "
@@ -95,6 +99,12 @@ async def polish(
     return segments, PostprocessReport(steps=outcomes, summary=summary)
 
 
+def _room(words: Sequence[str]) -> int:
+    """Enough tokens for the passage again with its punctuation, and no more: a model that starts rambling is
+    cut off (and then rejected) instead of running for minutes."""
+    return 3 * len(words) + 64
+
+
 def _verdict(
     step: PostStep, kept: int, total: int, rejected: int, passages: int, worst: float, limit: float
 ) -> StepOutcome:
@@ -118,7 +128,8 @@ async def _punctuate(segments: list[Segment], llm: ChatClient, max_change: float
     passages = pieces(segments, PUNCTUATION_WORDS)
     for piece in passages:
         words = [current[s][k] for s, k in piece.words]
-        output = output_words(await llm.complete(PUNCTUATION_PROMPT, "".join(words).strip()))
+        answer = await llm.complete(PUNCTUATION_PROMPT, "".join(words).strip(), max_tokens=_room(words))
+        output = output_words(answer)
         alignment = align(words, output)
         total += len(words)
         kept += len(alignment.pairs)
@@ -140,7 +151,8 @@ async def _paragraphs(segments: list[Segment], llm: ChatClient, max_change: floa
     for piece in passages:
         starts.add(piece.segments[0])
         words = [tokens(segments[s])[k] for s, k in piece.words]
-        output = output_words(await llm.complete(PARAGRAPHS_PROMPT, "".join(words).strip()))
+        answer = await llm.complete(PARAGRAPHS_PROMPT, "".join(words).strip(), max_tokens=_room(words))
+        output = output_words(answer)
         alignment = align(words, output)
         total += len(words)
         kept += len(alignment.pairs)
@@ -169,8 +181,19 @@ async def _summary(segments: list[Segment], llm: ChatClient) -> tuple[str | None
     parts = []
     for piece in passages:
         text = "".join(tokens(segments[s])[k] for s, k in piece.words).strip()
-        parts.append((await llm.complete(SUMMARY_PROMPT, text)).strip())
-    summary = parts[0] if len(parts) == 1 else (await llm.complete(SUMMARY_PROMPT, "\n\n".join(parts))).strip()
+        parts.append((await llm.complete(SUMMARY_PROMPT, text, max_tokens=SUMMARY_TOKENS)).strip())
+    if len(parts) > 1:
+        parts = [(await llm.complete(SUMMARY_PROMPT, "\n\n".join(parts), max_tokens=SUMMARY_TOKENS)).strip()]
+    summary = parts[0]
     if not normal(summary):
         return None, StepOutcome(step=PostStep.SUMMARY, status="rejected", reason="the model's summary was empty")
-    return summary[:SUMMARY_CHARS], StepOutcome(step=PostStep.SUMMARY, status="done")
+    said = {normal(t) for segment in segments for t in tokens(segment)}
+    longer = [w for w in (normal(t) for t in summary.split()) if len(w) >= 4]
+    grounded = round(sum(w in said for w in longer) / len(longer), 4) if longer else 0.0
+    if grounded < SUMMARY_GROUNDING:
+        reason = (
+            f"{100 * grounded:.0f} % of the summary's words occur in the transcript (at least "
+            f"{100 * SUMMARY_GROUNDING:.0f} % needed): it is not about what was said"
+        )
+        return None, StepOutcome(step=PostStep.SUMMARY, status="rejected", reason=reason, agreement=grounded)
+    return summary[:SUMMARY_CHARS], StepOutcome(step=PostStep.SUMMARY, status="done", agreement=grounded)

@@ -54,7 +54,7 @@ def _punctuated(system: str, user: str) -> str:
     if system == PARAGRAPHS_PROMPT:
         return user.replace("what your", "\n\nwhat your")
     assert system == SUMMARY_PROMPT
-    return "A call to serve the country."
+    return "Americans are asked what they can do for their country."
 
 
 def _run(base_url: str | None, steps: list[PostStep], segments: list[Segment] | None = None):  # type: ignore[no-untyped-def]
@@ -66,7 +66,8 @@ def test_punctuation_paragraphs_and_summary_keep_every_word_and_time() -> None:
     with chat_server(_punctuated) as url:
         segments, report = _run(url, list(PostStep))
     assert [o.status for o in report.steps] == ["done", "done", "done"], report
-    assert report.steps[0].agreement == 1.0 and report.summary == "A call to serve the country."
+    assert report.steps[0].agreement == 1.0
+    assert report.summary == "Americans are asked what they can do for their country."
     assert segments[0].text == " So my fellow Americans, ask not" and segments[1].words[-1].word == " you."
     originals = _segments()
     for new, old in zip(segments, originals, strict=True):
@@ -103,3 +104,11 @@ def test_an_endpoint_that_is_down_or_failing_skips_the_step_with_the_reason() ->
     assert report.steps[0].status == "skipped" and "HTTP 503" in (report.steps[0].reason or "")
     _, report = _run(None, [PostStep.PARAGRAPHS])
     assert report.steps[0].status == "skipped" and report.steps[0].reason == NOT_CONFIGURED
+
+
+def test_a_summary_about_something_else_is_rejected() -> None:
+    with chat_server(lambda system, user: "The Roman Empire had many different empires and rulers.") as url:
+        _, report = _run(url, [PostStep.SUMMARY])
+    [outcome] = report.steps
+    assert outcome.status == "rejected" and report.summary is None
+    assert "not about what was said" in (outcome.reason or "") and outcome.agreement == 0.0

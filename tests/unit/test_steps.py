@@ -228,7 +228,7 @@ def test_language_model_steps_run_after_the_last_chunk_and_then_the_job_complete
     assert steps.tables.held_segments == {}
 
     def answer(system: str, user: str) -> str:
-        return user.upper() if system == PUNCTUATION_PROMPT else "Two speeches."
+        return user.upper() if system == PUNCTUATION_PROMPT else "Americans ask what they can do for the country."
 
     with chat_server(answer) as url:
         res = PostprocessResources(
@@ -246,7 +246,7 @@ def test_language_model_steps_run_after_the_last_chunk_and_then_the_job_complete
     assert [o.status for o in last.postprocess.steps] == [
         "done",
         "done",
-    ] and last.postprocess.summary == "Two speeches."
+    ] and last.postprocess.summary == "Americans ask what they can do for the country."
     assert not steps.store.exists(request.draft_key) and again.events == [], "a repeated request changes nothing"
 
 
