@@ -33,6 +33,10 @@ WINDOW_SECONDS = 30  # Whisper's input: 3000 mel frames
 # WER. Less than a few seconds of padding after the speech makes the model repeat itself (5 s inputs: 64 % WER).
 MIN_INPUT_S = 15
 INPUT_TAIL_S = 5
+INPUT_STEP_S = 5
+# A window's input length depends on the window alone (its audio and the tail, rounded up to a step), never on the
+# other windows of its batch: windows are batched by input length, so a chunk decodes the same whichever chunks of
+# other jobs it happens to share a batch with. Padding a window to a batch-mate's length changed its words.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 COMPRESSION_RATIO_THRESHOLD = 2.4
 LOG_PROB_THRESHOLD = -1.0
@@ -45,6 +49,13 @@ def compression_ratio(text: str) -> float:
     """Whisper's repetition score: UTF-8 length over zlib-compressed length (above 2.4, a loop)."""
     raw = text.encode("utf-8")
     return round(len(raw) / len(zlib.compress(raw)), 4) if raw else 0.0
+
+
+def input_seconds(samples: int) -> int:
+    """The encoder input for a window of `samples`: the audio and `INPUT_TAIL_S` of padding, rounded up to
+    `INPUT_STEP_S`, at least `MIN_INPUT_S`, at most Whisper's 30 s."""
+    need = math.ceil((samples / SAMPLE_RATE + INPUT_TAIL_S) / INPUT_STEP_S) * INPUT_STEP_S
+    return int(min(WINDOW_SECONDS, max(MIN_INPUT_S, need)))
 
 
 def temperatures(requested: float) -> tuple[float, ...]:
@@ -128,15 +139,17 @@ class BatchDecoder:
         return bool(self.model.model.is_multilingual)
 
     def decode(self, windows: Sequence[Window]) -> list[WindowResult]:
-        """Results in the order of `windows`; windows of different tasks or prompts go in separate batches."""
+        """Results in the order of `windows`; windows of different tasks, prompts or input lengths go in separate
+        batches."""
         results: list[WindowResult | None] = [None] * len(windows)
-        groups: defaultdict[DecodeOptions, list[int]] = defaultdict(list)
+        groups: defaultdict[tuple[DecodeOptions, int], list[int]] = defaultdict(list)
         for n, window in enumerate(windows):
-            groups[window.options].append(n)
-        for options, members in groups.items():
+            groups[(window.options, input_seconds(min(window.audio.size, WINDOW_SECONDS * SAMPLE_RATE)))].append(n)
+        for (options, seconds), members in groups.items():
             for at in range(0, len(members), self.batch_size):
                 batch = members[at : at + self.batch_size]
-                for n, result in zip(batch, self._decode([windows[i] for i in batch], options), strict=True):
+                decoded = self._decode([windows[i] for i in batch], options, seconds)
+                for n, result in zip(batch, decoded, strict=True):
                     results[n] = result
         return [r for r in results if r is not None]
 
@@ -144,18 +157,16 @@ class BatchDecoder:
         """The language of the first window of `audio`, with its probability."""
         if not self.multilingual:
             return "en", 1.0
-        features = self._features([audio[: WINDOW_SECONDS * SAMPLE_RATE]])
+        first = audio[: WINDOW_SECONDS * SAMPLE_RATE]
+        features = self._features([first], input_seconds(first.size))
         with self._step():
             return self._languages(self.model.encode(features))[0]
 
-    def _features(self, audios: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
-        """One input length for the batch: the longest window and `INPUT_TAIL_S` of padding, at least
-        `MIN_INPUT_S`, at most Whisper's 30 s."""
+    def _features(self, audios: Sequence[npt.NDArray[np.float32]], seconds: int) -> npt.NDArray[np.float32]:
+        """The windows' log-mel features, each padded (or cut) to `seconds`."""
         extract = self.model.feature_extractor
         mels = [extract(audio)[..., :-1] for audio in audios]
-        fps = self.model.frames_per_second
-        longest = max(m.shape[-1] for m in mels)
-        frames = min(WINDOW_SECONDS * fps, max(MIN_INPUT_S * fps, longest + INPUT_TAIL_S * fps))
+        frames = seconds * self.model.frames_per_second
         padded = [np.pad(m[..., :frames], ((0, 0), (0, max(0, frames - m.shape[-1])))) for m in mels]
         return np.stack(padded).astype(np.float32)
 
@@ -163,8 +174,8 @@ class BatchDecoder:
         ranked = self.model.model.detect_language(encoded)
         return [(top[0][0][2:-2], round(float(top[0][1]), 4)) for top in ranked]
 
-    def _decode(self, windows: Sequence[Window], options: DecodeOptions) -> list[WindowResult]:
-        features = self._features([w.audio for w in windows])
+    def _decode(self, windows: Sequence[Window], options: DecodeOptions, seconds: int) -> list[WindowResult]:
+        features = self._features([w.audio for w in windows], seconds)
         with self._step():
             encoded = self.model.encode(features)
         languages: list[tuple[str, float]] = [(w.language, 1.0) if w.language else ("", 0.0) for w in windows]

@@ -226,8 +226,9 @@ async def get_job(
             code="job_not_completed",
         )
     if format is ResponseFormat.DIARIZED_JSON and (job.options is None or job.options.diarization is None):
+        # The request is well formed; the job is what does not fit it, as with a transcript not ready yet.
         raise ApiError(
-            400, f"job {job_id} was not diarized (create it with diarize=true)", param="format", code="not_diarized"
+            409, f"job {job_id} was not diarized (create it with diarize=true)", param="format", code="not_diarized"
         )
     words = job.options is None or job.options.word_timestamps
     granularities = frozenset({Granularity.SEGMENT, Granularity.WORD} if words else {Granularity.SEGMENT})

@@ -145,7 +145,7 @@ def test_errors_name_the_parameter(client: openai.OpenAI, tmp_path: Path) -> Non
         ({"model": "gpt-9-transcribe"}, "model"),
         ({"model": "whisper-1", "language": "klingon"}, "language"),
         ({"model": "whisper-1", "temperature": 1.5}, "temperature"),
-        ({"model": "whisper-1", "response_format": "diarized_json"}, "response_format"),
+        ({"model": "whisper-1", "response_format": "xml"}, "response_format"),
         (
             {"model": "whisper-1", "response_format": "json", "timestamp_granularities": ["word"]},
             "timestamp_granularities[]",
@@ -260,4 +260,4 @@ def test_diarization_errors_name_the_parameter(stack: RunningStack, tmp_path: Pa
         assert response.status_code == 400 and response.json()["error"]["param"] == name, response.text
     done = stack.wait(stack.submit(JFK).json()["id"])
     response = stack.get(f"/v1/jobs/{done['id']}", params={"format": "diarized_json"})
-    assert response.status_code == 400 and response.json()["error"]["code"] == "not_diarized"
+    assert response.status_code == 409 and response.json()["error"]["code"] == "not_diarized"

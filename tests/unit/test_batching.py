@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from processors.audio import SAMPLE_RATE, decode_audio
-from processors.batching import BatchDecoder, DecodeOptions, Window, temperatures
+from processors.batching import BatchDecoder, DecodeOptions, Window, input_seconds, temperatures
 from processors.engine import Transcriber
 from processors.settings import ModelSettings
 from tests.support.audio import shared
@@ -57,3 +57,12 @@ def test_one_batch_of_windows_from_different_jobs(decoder: BatchDecoder) -> None
 def test_detect_language_once_on_first_speech(decoder: BatchDecoder) -> None:
     language, probability = decoder.detect_language(decode_audio(shared("fleurs_pt_006.ogg")))
     assert language == "pt" and 0.5 < probability <= 1.0
+
+
+def test_a_window_decodes_the_same_whatever_it_is_batched_with(decoder: BatchDecoder) -> None:
+    short = decode_audio(shared("librispeech_test-clean_672-122797-0000.flac"))  # 4 s: a 15 s input
+    long = decode_audio(shared("mfa_acoustic_corpus.wav"))[: 27 * SAMPLE_RATE]  # a 30 s input
+    alone = decoder.decode([Window(short, language="en")])[0]
+    batched = decoder.decode([Window(long, language="en"), Window(short, language="en")])[1]
+    assert [(w.word, w.start, w.end) for w in batched.words] == [(w.word, w.start, w.end) for w in alone.words]
+    assert input_seconds(short.size) == 15 and input_seconds(long.size) == 30 and input_seconds(12 * SAMPLE_RATE) == 20
