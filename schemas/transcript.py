@@ -156,7 +156,9 @@ class StepOutcome(BaseModel):
     beyond the limit, so the transcript kept its text; skipped: not run (no model configured, or it failed)."""
     reason: str | None = None
     agreement: float | None = Field(default=None, ge=0.0, le=1.0)
-    """Share of the transcript's words the model's output kept, where the step checks it."""
+    """punctuation and paragraphs: the words the model's output agrees on over the longer of the two (so a
+    repetition or an invention lowers it too), over all passages; summary: the share of its longer words that
+    occur in the transcript."""
     seconds: float | None = Field(default=None, ge=0.0)
     """Time the step took."""
 
