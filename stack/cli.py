@@ -272,6 +272,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         data["diarize"] = "true"
     if args.speakers:
         data["min_speakers"] = data["max_speakers"] = str(args.speakers)
+    if args.postprocess:
+        data["postprocess"] = args.postprocess
     key = args.api_key or os.environ.get("SCRIBEFLOW_API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     with httpx.Client(base_url=base, timeout=120, headers=headers) as client, args.file.open("rb") as audio:
@@ -360,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--diarize", action="store_true", help="label who speaks when (srt/vtt show the speaker)")
     submit.add_argument("--speakers", type=_positive(int), help="diarize, knowing there are exactly this many")
+    submit.add_argument("--postprocess", help="language-model steps, comma-separated: punctuation, paragraphs, summary")
     submit.add_argument("--no-wait", action="store_true", help="print the job id and return")
     submit.set_defaults(func=cmd_submit)
     return parser

@@ -63,9 +63,22 @@ function render(job) {
   words = [];
   const speakers = new Set();
   let previousSpeaker = null;
+  let previousParagraph = null;
+  const summary = job.postprocess && job.postprocess.summary;
+  if (summary) {
+    const box = document.createElement("p");
+    box.className = "summary";
+    box.textContent = `Summary: ${summary}`;
+    fragment.append(box);
+  }
   for (const segment of result.segments) {
     const p = document.createElement("p");
     p.className = "segment";
+    // The paragraphs step numbers segments by paragraph: a new paragraph gets more space before it.
+    if (segment.paragraph != null && previousParagraph != null && segment.paragraph !== previousParagraph) {
+      p.classList.add("paragraph-start");
+    }
+    previousParagraph = segment.paragraph;
     const stamp = document.createElement("button");
     stamp.type = "button";
     stamp.className = "stamp";
