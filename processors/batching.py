@@ -33,12 +33,13 @@ WINDOW_SECONDS = 30  # Whisper's input: 3000 mel frames
 # WER. Less than a few seconds of padding after the speech makes the model repeat itself (5 s inputs: 64 % WER).
 MIN_INPUT_S = 15
 INPUT_TAIL_S = 5
-INPUT_STEP_S = 1
-# A window's input length depends on the window alone (its audio and the tail, rounded up to whole seconds), never
-# on the other windows of its batch: windows are batched by input length, so a chunk decodes the same whichever
-# chunks of other jobs it happens to share a batch with. Padding a window to a batch-mate's length changed its
-# words. Whole seconds rather than coarser steps: a short clip pays for no more padding than it needs (jfk's 11 s
-# took 0.15 s longer through the sync endpoint with 5 s steps), and chunks, cut near 29 s, nearly all share 30 s.
+FULL_INPUT_FROM_S = 25
+# A window's input length depends on the window alone, never on the other windows of its batch: windows are
+# batched by input length, so a chunk decodes the same whichever chunks of other jobs it happens to share a batch
+# with (padding a window to a batch-mate's length changed its words). Short windows get their audio and the tail in
+# whole seconds, so a short clip pays for no more padding than it needs (with 5 s steps jfk's 11 s took 0.15 s
+# longer through the sync endpoint); a window that would need more than 25 s gets Whisper's full 30 s, so the
+# chunks of long recordings (cut near 29 s, rarely under 20 s) share one input length and batch together on a GPU.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 COMPRESSION_RATIO_THRESHOLD = 2.4
 LOG_PROB_THRESHOLD = -1.0
@@ -54,10 +55,10 @@ def compression_ratio(text: str) -> float:
 
 
 def input_seconds(samples: int) -> int:
-    """The encoder input for a window of `samples`: the audio and `INPUT_TAIL_S` of padding, rounded up to
-    `INPUT_STEP_S`, at least `MIN_INPUT_S`, at most Whisper's 30 s."""
-    need = math.ceil((samples / SAMPLE_RATE + INPUT_TAIL_S) / INPUT_STEP_S) * INPUT_STEP_S
-    return int(min(WINDOW_SECONDS, max(MIN_INPUT_S, need)))
+    """The encoder input for a window of `samples`: the audio and `INPUT_TAIL_S` of padding in whole seconds, at
+    least `MIN_INPUT_S`; Whisper's 30 s from `FULL_INPUT_FROM_S` on."""
+    need = math.ceil(samples / SAMPLE_RATE + INPUT_TAIL_S)
+    return WINDOW_SECONDS if need > FULL_INPUT_FROM_S else max(MIN_INPUT_S, need)
 
 
 def temperatures(requested: float) -> tuple[float, ...]:

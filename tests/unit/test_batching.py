@@ -66,3 +66,4 @@ def test_a_window_decodes_the_same_whatever_it_is_batched_with(decoder: BatchDec
     batched = decoder.decode([Window(long, language="en"), Window(short, language="en")])[1]
     assert [(w.word, w.start, w.end) for w in batched.words] == [(w.word, w.start, w.end) for w in alone.words]
     assert input_seconds(short.size) == 15 and input_seconds(long.size) == 30 and input_seconds(12 * SAMPLE_RATE) == 17
+    assert input_seconds(21 * SAMPLE_RATE) == 30, "chunks of long recordings share one input length"
