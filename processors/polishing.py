@@ -165,6 +165,8 @@ async def _paragraphs(segments: list[Segment], llm: ChatClient, max_change: floa
             # Paragraphs are made of whole segments: a break inside one moves to the nearer segment boundary.
             size = len(tokens(segments[s]))
             starts.add(s if k < size / 2 else min(s + 1, len(segments) - 1))
+    # In a diarized transcript a new speaker always starts a paragraph, whatever the model made of the text.
+    starts.update(n for n in range(1, len(segments)) if segments[n].speaker != segments[n - 1].speaker)
     numbered = []
     paragraph = -1
     for n, segment in enumerate(segments):

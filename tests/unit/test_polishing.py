@@ -112,3 +112,10 @@ def test_a_summary_about_something_else_is_rejected() -> None:
     [outcome] = report.steps
     assert outcome.status == "rejected" and report.summary is None
     assert "not about what was said" in (outcome.reason or "") and outcome.agreement == 0.0
+
+
+def test_a_new_speaker_starts_a_paragraph() -> None:
+    segments = [s.model_copy(update={"speaker": who}) for s, who in zip(_segments(), ["A", "A", "B"], strict=True)]
+    with chat_server(lambda system, user: user) as url:  # the model starts no paragraph of its own
+        numbered, report = _run(url, [PostStep.PARAGRAPHS], segments)
+    assert report.steps[0].status == "done" and [s.paragraph for s in numbered] == [0, 0, 1]
