@@ -18,7 +18,7 @@ from api.deps import Services
 from api.errors import ApiError
 from ingest import StorageError, speaker_key
 from ingest.probe import NotAudio, probe
-from schemas import Diarization, KnownSpeaker
+from schemas import Diarization, KnownSpeaker, TranscriptionOptions
 
 MAX_KNOWN = 4
 MAX_REFERENCE_BYTES = 4 * 1024 * 1024
@@ -88,7 +88,17 @@ def diarization(
     return Diarization(min_speakers=min_speakers, max_speakers=max_speakers)
 
 
-async def store_references(
+async def with_references(
+    services: Services, job_id: str, options: TranscriptionOptions, known: list[Reference]
+) -> TranscriptionOptions:
+    """The options of job `job_id` once its known speakers' references are checked and stored beside it."""
+    if not known or options.diarization is None:
+        return options
+    diarized = await _store_references(services, job_id, options.diarization, known)
+    return options.model_copy(update={"diarization": diarized})
+
+
+async def _store_references(
     services: Services, job_id: str, options: Diarization, known: list[Reference]
 ) -> Diarization:
     """Checks each reference's audio and stores it under the job; the options then name where."""

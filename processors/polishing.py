@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from processors.llm import ChatClient, LlmUnavailable
-from processors.rewriting import align, normal, output_words, paragraph_starts, respelled
+from processors.rewriting import Alignment, OutputWord, align, normal, output_words, paragraph_starts, respelled
 from schemas import PostprocessReport, PostStep, Segment, StepOutcome
 
 PUNCTUATION_WORDS = 150
@@ -105,62 +105,65 @@ def _room(words: Sequence[str]) -> int:
     return 3 * len(words) + 64
 
 
-def _verdict(
-    step: PostStep, kept: float, total: int, rejected: int, passages: int, worst: float, limit: float
-) -> StepOutcome:
-    agreement = round(kept / total, 4) if total else 1.0
-    if passages and rejected == passages:
-        why = f"the model changed {100 * worst:.1f} % of the words (limit {100 * limit:g} %); the text is kept"
-        return StepOutcome(step=step, status="rejected", reason=why, agreement=agreement)
-    reason: str | None = None
-    if rejected:
-        reason = (
-            f"{rejected} of {passages} passages kept their text: the model changed up to {100 * worst:.1f} % of "
-            f"their words (limit {100 * limit:g} %)"
-        )
-    return StepOutcome(step=step, status="done", reason=reason, agreement=agreement)
+@dataclass
+class _Tally:
+    """How a step's passages fared against the guard."""
+
+    step: PostStep
+    limit: float
+    agreed: float = 0.0
+    words: int = 0
+    rejected: int = 0
+    passages: int = 0
+    worst: float = 0.0
+
+    async def ask(self, llm: ChatClient, prompt: str, words: list[str]) -> tuple[list[OutputWord], Alignment] | None:
+        """The model's answer for one passage, aligned to its words; None when the guard rejects it."""
+        answer = await llm.complete(prompt, "".join(words).strip(), max_tokens=_room(words))
+        output = output_words(answer)
+        alignment = align(words, output)
+        self.passages += 1
+        self.words += len(words)
+        self.agreed += alignment.agreement * len(words)
+        if 1 - alignment.agreement > self.limit:
+            self.rejected += 1
+            self.worst = max(self.worst, 1 - alignment.agreement)
+            return None
+        return output, alignment
+
+    def outcome(self) -> StepOutcome:
+        agreement = round(self.agreed / self.words, 4) if self.words else 1.0
+        changed = f"{100 * self.worst:.1f} % of the words (limit {100 * self.limit:g} %)"
+        if self.passages and self.rejected == self.passages:
+            why = f"the model changed {changed}; the text is kept"
+            return StepOutcome(step=self.step, status="rejected", reason=why, agreement=agreement)
+        reason = None
+        if self.rejected:
+            reason = f"{self.rejected} of {self.passages} passages kept their text: the model changed up to {changed}"
+        return StepOutcome(step=self.step, status="done", reason=reason, agreement=agreement)
 
 
 async def _punctuate(segments: list[Segment], llm: ChatClient, max_change: float) -> tuple[list[Segment], StepOutcome]:
     current = [tokens(s) for s in segments]
-    kept, total, rejected = 0.0, 0, 0
-    worst = 0.0
-    passages = pieces(segments, PUNCTUATION_WORDS)
-    for piece in passages:
+    tally = _Tally(PostStep.PUNCTUATION, max_change)
+    for piece in pieces(segments, PUNCTUATION_WORDS):
         words = [current[s][k] for s, k in piece.words]
-        answer = await llm.complete(PUNCTUATION_PROMPT, "".join(words).strip(), max_tokens=_room(words))
-        output = output_words(answer)
-        alignment = align(words, output)
-        total += len(words)
-        kept += alignment.agreement * len(words)
-        if 1 - alignment.agreement > max_change:
-            rejected += 1
-            worst = max(worst, 1 - alignment.agreement)
+        if (answer := await tally.ask(llm, PUNCTUATION_PROMPT, words)) is None:
             continue
-        for (s, k), word in zip(piece.words, respelled(words, output, alignment), strict=True):
+        for (s, k), word in zip(piece.words, respelled(words, *answer), strict=True):
             current[s][k] = word
-    outcome = _verdict(PostStep.PUNCTUATION, kept, total, rejected, len(passages), worst, max_change)
-    return [with_tokens(s, t) for s, t in zip(segments, current, strict=True)], outcome
+    return [with_tokens(s, t) for s, t in zip(segments, current, strict=True)], tally.outcome()
 
 
 async def _paragraphs(segments: list[Segment], llm: ChatClient, max_change: float) -> tuple[list[Segment], StepOutcome]:
     starts: set[int] = set()
-    kept, total, rejected = 0.0, 0, 0
-    worst = 0.0
-    passages = pieces(segments, PARAGRAPH_WORDS)
-    for piece in passages:
+    tally = _Tally(PostStep.PARAGRAPHS, max_change)
+    for piece in pieces(segments, PARAGRAPH_WORDS):
         starts.add(piece.segments[0])
         words = [tokens(segments[s])[k] for s, k in piece.words]
-        answer = await llm.complete(PARAGRAPHS_PROMPT, "".join(words).strip(), max_tokens=_room(words))
-        output = output_words(answer)
-        alignment = align(words, output)
-        total += len(words)
-        kept += alignment.agreement * len(words)
-        if 1 - alignment.agreement > max_change:
-            rejected += 1
-            worst = max(worst, 1 - alignment.agreement)
+        if (answer := await tally.ask(llm, PARAGRAPHS_PROMPT, words)) is None:
             continue
-        for start in paragraph_starts(words, output, alignment):
+        for start in paragraph_starts(words, *answer):
             s, k = piece.words[start]
             # Paragraphs are made of whole segments: a break inside one moves to the nearer segment boundary.
             size = len(tokens(segments[s]))
@@ -172,8 +175,7 @@ async def _paragraphs(segments: list[Segment], llm: ChatClient, max_change: floa
     for n, segment in enumerate(segments):
         paragraph += n in starts or n == 0
         numbered.append(segment.model_copy(update={"paragraph": paragraph}))
-    outcome = _verdict(PostStep.PARAGRAPHS, kept, total, rejected, len(passages), worst, max_change)
-    return numbered, outcome
+    return numbered, tally.outcome()
 
 
 async def _summary(segments: list[Segment], llm: ChatClient) -> tuple[str | None, StepOutcome]:

@@ -109,13 +109,18 @@ def known_voices(
     return out
 
 
+def held_groups(held: Sequence[HeldSegments]) -> list[list[StitchWord]]:
+    """The words of each held segment, in transcript order (chunk by chunk)."""
+    return [group for h in sorted(held, key=lambda h: h.index) for group in h.segments]
+
+
 def label_segments(
     held: Sequence[HeldSegments], options: Diarization, known: Sequence[KnownVoice], *, with_words: bool
 ) -> list[Segment]:
     """The job's segments, in order and numbered from 0, split where the speaker changes, each word and segment
     with its speaker."""
     windows = sorted((w for h in held for w in h.voices), key=lambda w: (w.start, w.end))
-    groups = [group for h in sorted(held, key=lambda h: h.index) for group in h.segments]
+    groups = held_groups(held)
     words = [w for group in groups for w in group]
     if not words:
         return []

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter
 from ingest.service import chunk_key, draft_key
 from ingest.storage import ObjectStore, StorageError
 from processors.segmenting import to_segment
-from processors.speakers import known_voices, label_segments
+from processors.speakers import held_groups, known_voices, label_segments
 from processors.stitching import StitchStep, new_state, stitch
 from processors.transport import Emitter, Source, parse
 from processors.voices import LazyEncoder
@@ -124,7 +124,7 @@ def _put_draft(store: ObjectStore, job_id: str, draft: TranscriptDraft) -> None:
 def _assembled(records: Sequence[HeldSegments], state: StitchState, res: StitchResources) -> list[Segment]:
     """The job's segments, numbered from 0; with speakers for a diarized job (without them, and with a logged
     error, should diarizing fail, so that a transcript already made is never lost to it)."""
-    groups = [group for record in sorted(records, key=lambda r: r.index) for group in record.segments]
+    groups = held_groups(records)
     if state.diarization is None:
         return [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
     try:

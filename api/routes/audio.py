@@ -21,7 +21,7 @@ from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, TranslationFor
 from api.jobstore import transcript_of, transcript_text
 from api.routes.jobs import job_not_found
 from api.routes.models import resolve
-from api.speakers import Reference, diarization, references, store_references
+from api.speakers import Reference, diarization, references, with_references
 from api.submission import accept_upload, build_options, wait_for_job
 from ingest import new_job_id
 from schemas import (
@@ -192,9 +192,7 @@ async def _transcribe(
         diarization=diarization(diarized, None, None, known),
     )
     job_id = new_job_id()
-    if known and options.diarization is not None:
-        speakers = await store_references(services, job_id, options.diarization, known)
-        options = options.model_copy(update={"diarization": speakers})
+    options = await with_references(services, job_id, options, known)
     event = await accept_upload(services, file, options, caller, job_id=job_id)
     if stream:
         return StreamingResponse(

@@ -23,7 +23,7 @@ from api.formats import MEDIA_TYPES, Granularity, ResponseFormat, render
 from api.jobstore import transcript_of
 from api.live import Change
 from api.routes.models import resolve
-from api.speakers import diarization, references, store_references
+from api.speakers import diarization, references, with_references
 from api.submission import accept_reference, accept_upload, build_options, checked_webhook
 from ingest import ObjectNotFound, StorageError, audio_key, chunk_key, draft_key, new_job_id, speaker_key
 from schemas import (
@@ -95,9 +95,7 @@ async def create_job(
         raise ApiError(400, "send exactly one of 'file' (an upload) or 'audio_key'", param="file", code="missing_file")
     hook = await checked_webhook(services, webhook_url)
     job_id = new_job_id()
-    if known and options.diarization is not None:
-        speakers = await store_references(services, job_id, options.diarization, known)
-        options = options.model_copy(update={"diarization": speakers})
+    options = await with_references(services, job_id, options, known)
     if file is not None:
         event = await accept_upload(services, file, options, caller, hook, job_id=job_id)
     else:
