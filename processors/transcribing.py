@@ -6,7 +6,7 @@ Blocking (the decoder runs the model): the transcribe agent calls `transcribe_ch
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -65,7 +65,11 @@ def transcribe_chunks(
             chunk = chunks[retry.chunk]
             end = timelines[retry.chunk].to_packed(retry.stretch[1] + recovery.pad_s)
             audio = chunk.audio[int(retry.packed_start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
-            windows.append(Window(audio, _options(chunk.request), first[retry.chunk].language))
+            # One decode at the request's temperature, no fallback schedule: a stretch of a few seconds that fails
+            # Whisper's checks ran through five sampled decodes of best-of-5 and still came back as its greedy decode
+            # (every recovered window on the 11.5-minute recording), which cost about 7 s of a 50 s decode. A loop
+            # is dropped below either way.
+            windows.append(Window(audio, replace(_options(chunk.request), fallback=False), first[retry.chunk].language))
         for retry, result in zip(retries, decoder.decode(windows), strict=True):
             if result.silent or _doubtful(result):
                 continue
