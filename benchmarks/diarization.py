@@ -1,4 +1,4 @@
-"""Diarization: error rate and speaker count of `processors.diarization` with the GE2E voice encoder.
+"""Diarization: error rate and speaker count of `processors.diarization` with each voice encoder (CAM++, GE2E).
 
 Three recordings from ../shared/audio, each with a reference of who spoke when:
 - the AMI meeting excerpt (30 s, four speakers, most of it overlapped speech), against its RTTM;
@@ -12,11 +12,11 @@ Three recordings from ../shared/audio, each with a reference of who spoke when:
 DER uses `pyannote.metrics` with a 0.25 s collar (overlapped speech scored). Time is the diarizer's (VAD,
 embeddings, clustering) against transcribing the same file with the service's batch decoder on the same cores.
 
-The service rows submit the many-voice file to a stack started here (one worker), once plainly and once with
-`diarize=true`: the DER of the speakers on the transcript's words (a turn per run of words of one speaker,
-word timestamps as bounds, words closer than 0.3 s joined), the speakers found, and the time diarizing added to
-the job, end to end. Whisper's word timestamps reach into pauses, which the reference (VAD) leaves out: that row's
-false alarm is the words' timing, its confusion is the speakers'.
+The service row submits the many-voice file to a stack started here (one worker, the default voice encoder),
+once plainly and once with `diarize=true`: the DER of the speakers on the transcript's words (a turn per run of
+words of one speaker, word timestamps as bounds, words closer than 0.3 s joined), the speakers found, and the
+time diarizing added to the job, end to end. Whisper's word timestamps reach into pauses, which the reference
+(VAD) leaves out: that row's false alarm is the words' timing, its confusion is the speakers'.
 
     .venv/bin/python benchmarks/diarization.py               # prints the table and writes it into RESULTS.md
     .venv/bin/python benchmarks/diarization.py --no-service  # the diarizer alone
@@ -45,19 +45,20 @@ from benchmarks.results import record  # noqa: E402
 from processors.audio import SAMPLE_RATE, decode_audio  # noqa: E402
 from processors.diarization import cluster, speaker_turns, speech_windows  # noqa: E402
 from processors.speech import SpeechOptions, find_speech  # noqa: E402
-from processors.voices import Ge2eEncoder  # noqa: E402
+from processors.voices import CALIBRATIONS, DEFAULT_VOICE_MODEL, LazyEncoder, VoiceEmbedder  # noqa: E402
 from tests.support.audio import SHARED_AUDIO, read_stereo  # noqa: E402
 from tests.support.longform import build  # noqa: E402
 
 Reference = list[tuple[float, float, str]]
 
 
-def diarize(audio: npt.NDArray[np.float32], encoder: Ge2eEncoder) -> tuple[Reference, float]:
+def diarize(audio: npt.NDArray[np.float32], encoder: VoiceEmbedder) -> tuple[Reference, float]:
     started = time.perf_counter()
     regions = find_speech(audio, SpeechOptions())
     windows = speech_windows([(r.voiced[0] / SAMPLE_RATE, r.voiced[1] / SAMPLE_RATE) for r in regions])
     embeddings = encoder.embed([audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in windows])
-    labels = cluster(embeddings)
+    calibrated = CALIBRATIONS[encoder.name]
+    labels = cluster(embeddings, threshold=calibrated.threshold, min_windows=calibrated.min_windows)
     turns = speaker_turns(windows, labels)
     return [(t.start, t.end, str(t.speaker)) for t in turns], time.perf_counter() - started
 
@@ -168,7 +169,7 @@ def service(
         else:
             turns.append((word["start"], word["end"], word["speaker"]))
     plain, diarized = walls
-    name = "the service, diarize=true (words' speakers)"
+    name = f"service, diarize=true, {DEFAULT_VOICE_MODEL} (words)"
     found = len({t[2] for t in turns})
     return (
         name,
@@ -183,16 +184,16 @@ def service(
 
 def table(rows: Sequence[tuple[str, float, Scores, int, int, float, float | None]], threads: int) -> str:
     lines = [
-        f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; GE2E encoder (numpy), "
-        f"{threads} threads; DER with a 0.25 s collar, overlap scored",
+        f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; CAM++ (ONNX Runtime) and "
+        f"GE2E (numpy) voice encoders, {threads} threads; DER with a 0.25 s collar, overlap scored",
         "",
-        f"{'recording':<44} {'min':>5} {'DER %':>6} {'miss':>5} {'FA':>5} {'conf':>5} {'speakers ref/found':>19} "
+        f"{'recording':<52} {'min':>5} {'DER %':>6} {'miss':>5} {'FA':>5} {'conf':>5} {'speakers ref/found':>19} "
         f"{'diarize s':>9} {'of transcribe':>13}",
     ]
     for name, minutes, scores, expected, found, seconds, transcribe in rows:
         share = f"{100 * seconds / transcribe:12.1f}%" if transcribe else f"{'-':>13}"
         lines.append(
-            f"{name:<44} {minutes:>5.1f} {100 * scores.error:>6.2f} {100 * scores.missed:>5.1f} "
+            f"{name:<52} {minutes:>5.1f} {100 * scores.error:>6.2f} {100 * scores.missed:>5.1f} "
             f"{100 * scores.false_alarm:>5.1f} {100 * scores.confusion:>5.1f} {f'{expected} / {found}':>19} "
             f"{seconds:>9.1f} {share}"
         )
@@ -208,10 +209,11 @@ def main() -> int:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--no-service", action="store_true", help="the diarizer alone, without a stack")
     args = parser.parse_args()
-    encoder = Ge2eEncoder.load()
+    encoders = LazyEncoder(threads=args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         voices_audio, voices_reference, voices_path = many_voices(Path(tmp), args.rounds)
+        transcribe = transcription_seconds(voices_audio, args.threads)
         inputs = [
             ("AMI meeting excerpt (59 % overlapped)", *ami(), False),
             ("stereo clip mixed to mono", *stereo(), False),
@@ -222,22 +224,23 @@ def main() -> int:
                 True,
             ),
         ]
-        for name, audio, reference, timed in inputs:
-            hypothesis, seconds = diarize(audio, encoder)
-            duration = audio.size / SAMPLE_RATE
-            transcribe = transcription_seconds(audio, args.threads) if timed else None
-            rows.append(
-                (
-                    name,
-                    duration / 60,
-                    der(reference, hypothesis, duration),
-                    len({r[2] for r in reference}),
-                    len({h[2] for h in hypothesis}),
-                    seconds,
-                    transcribe,
+        for model in CALIBRATIONS:
+            encoder = encoders.get(model)
+            for name, audio, reference, timed in inputs:
+                hypothesis, seconds = diarize(audio, encoder)
+                duration = audio.size / SAMPLE_RATE
+                rows.append(
+                    (
+                        f"{name}, {model}",
+                        duration / 60,
+                        der(reference, hypothesis, duration),
+                        len({r[2] for r in reference}),
+                        len({h[2] for h in hypothesis}),
+                        seconds,
+                        transcribe if timed else None,
+                    )
                 )
-            )
-            print(table(rows, args.threads).splitlines()[-1], flush=True)
+                print(table(rows, args.threads).splitlines()[-1], flush=True)
         if not args.no_service:
             rows.append(service(voices_path, voices_audio.size / SAMPLE_RATE, voices_reference, args.threads))
     text = table(rows, args.threads)

@@ -7,8 +7,8 @@ at once, per job, is what keeps speaker "A" the same voice at minute 1 and minut
 - `speech_windows`: 1.5 s windows every 0.75 s over the speech VAD found (a shorter stretch is one window).
 - `cluster`: agglomerative clustering, average linkage on cosine similarity, merging while the closest two
   clusters are more alike than `threshold`, within `min_speakers`/`max_speakers` when given; clusters of fewer
-  than `min_windows` windows then join the nearest larger one. The defaults (0.65, 4) come from a sweep on the
-  benchmark's recordings (benchmarks/RESULTS.md): at 0.6 to 0.65 the error was lowest, above 0.7 voices split.
+  than `min_windows` windows then join the nearest larger one. Both depend on the voice model
+  (`processors.voices.CALIBRATIONS`, from sweeps on the benchmark's recordings).
 - `speaker_turns`: each window's share of the timeline goes to its cluster; runs of one speaker become turns.
 - `assign_speakers`: each word to the turn it overlaps most, or the nearest turn where it overlaps none.
 """
@@ -23,8 +23,7 @@ import numpy.typing as npt
 
 WINDOW_S = 1.5
 STEP_S = 0.75
-DEFAULT_THRESHOLD = 0.65
-MIN_WINDOWS = 4  # 3 s of speech: less is rarely a speaker of its own
+MIN_WINDOWS = 4
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def speech_windows(
 def cluster(
     embeddings: npt.NDArray[np.float32],
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float,
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     min_windows: int = MIN_WINDOWS,

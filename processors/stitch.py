@@ -22,7 +22,7 @@ from pydantic import TypeAdapter
 from ingest.service import chunk_key, draft_key
 from ingest.storage import ObjectStore, StorageError
 from processors.segmenting import to_segment
-from processors.speakers import held_groups, known_voices, label_segments
+from processors.speakers import held_groups, known_voices, label_segments, voice_model
 from processors.stitching import StitchStep, new_state, stitch
 from processors.transport import Emitter, Source, parse
 from processors.voices import LazyEncoder
@@ -128,7 +128,7 @@ def _assembled(records: Sequence[HeldSegments], state: StitchState, res: StitchR
     if state.diarization is None:
         return [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
     try:
-        encoder = res.voices.get()
+        encoder = res.voices.get(voice_model(records))
         known = known_voices(res.store, state.diarization.known_speakers, encoder, res.scratch_dir)
         return label_segments(records, state.diarization, known, with_words=state.word_timestamps)
     except Exception:

@@ -109,7 +109,13 @@ def _merge(state: StitchState, result: ChunkTranscribed, step: StitchStep) -> No
     split = segment_words(state.tail, kept, horizon=result.owned.end, final=final)
     if state.holds:
         step.held.append(
-            HeldSegments(job_id=state.job_id, index=result.index, segments=split.closed, voices=result.voices)
+            HeldSegments(
+                job_id=state.job_id,
+                index=result.index,
+                segments=split.closed,
+                voices=result.voices,
+                voice_model=result.voice_model,
+            )
         )
     else:
         for group in split.closed:

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 
 from ingest.storage import ObjectNotFound, ObjectStore, StorageError
 from processors.audio import UndecodableAudio
+from processors.checkpoints import WeightsNotAvailable
 from processors.chunk_audio import get_chunk
 from processors.engine import Transcriber
 from processors.metrics import WorkerMetrics
@@ -31,7 +32,7 @@ from processors.scratch import reason as scratch_reason
 from processors.speakers import chunk_voices
 from processors.transcribing import LoadedChunk, transcribe_chunks
 from processors.transport import Emitter, Source, parse
-from processors.voices import LazyEncoder, WeightsNotAvailable
+from processors.voices import LazyEncoder
 from schemas import ChunkFailed, ChunkRequested, ChunkTranscribed, JobError
 
 log = logging.getLogger(__name__)
@@ -200,4 +201,4 @@ def _with_voices(loaded: LoadedChunk, result: ChunkTranscribed, voices: LazyEnco
     except Exception:
         log.exception("the voices of chunk %s could not be embedded", attempt_key(chunk))
         return chunk_failed(chunk, "diarization_error", "could not be diarized (the worker's log has the details)")
-    return result.model_copy(update={"voices": windows})
+    return result.model_copy(update={"voices": windows, "voice_model": encoder.name})

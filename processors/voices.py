@@ -1,29 +1,28 @@
 """Voice embeddings: who is speaking in a stretch of audio, as a unit vector that is close for the same voice.
 
-`VoiceEmbedder` is the interface the diarizer needs; `Ge2eEncoder` implements it with the GE2E speaker encoder
+`VoiceEmbedder` is the interface the diarizer needs. Two implement it: CAM++ (`processors.campplus`, the default:
+far fewer voices confused, benchmarks/RESULTS.md) and GE2E (here, lighter, kept as the alternative). Each comes with
+its `Calibration`, since their similarities live on different scales. `Ge2eEncoder` is the GE2E speaker encoder
 that the `resemblyzer` wheel ships (Apache-2.0: a 3-layer LSTM over 40-band mel frames, 256-dimensional output),
-run with numpy alone. The wheel's weights are a PyTorch checkpoint in the legacy (pre-1.6) format; they are read
-here with a restricted unpickler that builds numpy arrays and refuses any other class, so neither torch nor the
-wheel's other requirements (librosa, webrtcvad) are needed: install it with `pip install --no-deps resemblyzer`.
+run with numpy alone. The wheel's weights are a PyTorch checkpoint, read by `processors.checkpoints`, so neither
+torch nor the wheel's other requirements (librosa, webrtcvad) are needed: `pip install --no-deps resemblyzer`.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import pickle
-import struct
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from processors.audio import SAMPLE_RATE
+from processors.checkpoints import WeightsNotAvailable, read_checkpoint
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -34,104 +33,11 @@ PARTIAL_FRAMES = 160  # the encoder was trained on 1.6 s partial utterances
 
 
 class VoiceEmbedder(Protocol):
+    name: str
     dimensions: int
 
     def embed(self, stretches: Sequence[FloatArray]) -> FloatArray:
         """One L2-normalised row per stretch of 16 kHz mono audio (each at least a few tenths of a second)."""
-
-
-class WeightsNotAvailable(Exception):
-    """The voice encoder's weights cannot be found or read."""
-
-
-# --- the legacy PyTorch checkpoint, read without torch ---
-
-_STORAGE_DTYPES = {
-    "FloatStorage": np.float32,
-    "DoubleStorage": np.float64,
-    "HalfStorage": np.float16,
-    "LongStorage": np.int64,
-    "IntStorage": np.int32,
-    "ByteStorage": np.uint8,
-    "BoolStorage": np.bool_,
-}
-_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-
-
-@dataclass
-class _Storage:
-    dtype: Any
-    data: npt.NDArray[Any] | None = None
-
-
-@dataclass
-class _Tensor:
-    storage: _Storage
-    offset: int
-    shape: tuple[int, ...]
-    stride: tuple[int, ...]
-
-    def array(self) -> npt.NDArray[Any]:
-        base = self.storage.data
-        assert base is not None
-        strides = [s * base.itemsize for s in self.stride]
-        return np.lib.stride_tricks.as_strided(base[self.offset :], shape=self.shape, strides=strides).copy()
-
-
-@dataclass(frozen=True)
-class _StorageType:
-    name: str
-
-
-def _rebuild_tensor(storage: _Storage, offset: int, shape: Sequence[int], stride: Sequence[int], *_: Any) -> _Tensor:
-    return _Tensor(storage, offset, tuple(shape), tuple(stride))
-
-
-class _CheckpointReader(pickle.Unpickler):
-    def __init__(self, file: BinaryIO) -> None:
-        super().__init__(file)
-        self.storages: dict[str, _Storage] = {}
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
-            return _rebuild_tensor
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _StorageType(name)
-        if module == "collections" and name == "OrderedDict":
-            return OrderedDict
-        raise pickle.UnpicklingError(f"the checkpoint holds {module}.{name}, which a weights file has no need of")
-
-    def persistent_load(self, pid: Any) -> _Storage:
-        kind, storage_type, key = pid[0], pid[1], pid[2]
-        if kind != "storage" or not isinstance(storage_type, _StorageType):
-            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
-        return self.storages.setdefault(str(key), _Storage(_STORAGE_DTYPES[storage_type.name]))
-
-
-def read_legacy_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint's objects, with every tensor as a numpy array."""
-    with path.open("rb") as file:
-        if pickle.load(file) != _LEGACY_MAGIC:  # noqa: S301 - plain integers; the object pickle is restricted
-            raise WeightsNotAvailable(f"{path} is not a legacy PyTorch checkpoint")
-        pickle.load(file)  # noqa: S301 - protocol version
-        pickle.load(file)  # noqa: S301 - the writer's system info (sizes of C types)
-        reader = _CheckpointReader(file)
-        result = reader.load()
-        for key in pickle.load(file):  # noqa: S301 - a list of storage keys, in the order their data follows
-            storage = reader.storages[str(key)]
-            (count,) = struct.unpack("<q", file.read(8))
-            raw = file.read(count * np.dtype(storage.dtype).itemsize)
-            storage.data = np.frombuffer(raw, dtype=storage.dtype)
-
-    def arrays(value: Any) -> Any:
-        if isinstance(value, _Tensor):
-            return value.array()
-        if isinstance(value, dict):
-            return {k: arrays(v) for k, v in value.items()}
-        return value
-
-    loaded: dict[str, Any] = arrays(result)
-    return loaded
 
 
 def resemblyzer_weights() -> Path:
@@ -144,6 +50,38 @@ def resemblyzer_weights() -> Path:
     if not path.is_file():
         raise WeightsNotAvailable(f"{path} is missing from the installed resemblyzer package")
     return path
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a model's similarities read, measured on the diarization benchmark's recordings (benchmarks/RESULTS.md)."""
+
+    threshold: float
+    """Clusters merge while their average cosine similarity is above this."""
+    min_windows: int
+    """A cluster of fewer windows is a cough or a raised voice, not a speaker: it joins the nearest cluster."""
+    known_match: float
+    """A cluster takes a known speaker's name when its voice is at least this alike to the reference."""
+
+
+CALIBRATIONS = {
+    # GE2E: error lowest at 0.6 to 0.65, voices split above 0.7.
+    "ge2e": Calibration(threshold=0.65, min_windows=4, known_match=0.65),
+    # CAM++: every real voice in one cluster of its own from 0.2 to 0.3 (0.1 merges voices, 0.35 splits one);
+    # clusters of 4 windows were stray pieces of a voice found elsewhere. A reference and its speaker's cluster:
+    # 0.73 or more; a reference and anyone else's: 0.26 at most.
+    "campplus": Calibration(threshold=0.25, min_windows=5, known_match=0.5),
+}
+DEFAULT_VOICE_MODEL = "campplus"
+LEGACY_VOICE_MODEL = "ge2e"
+"""What embedded the voices of a chunk result that does not say (written before there was a choice)."""
+
+
+def calibration(model: str) -> Calibration:
+    try:
+        return CALIBRATIONS[model]
+    except KeyError:
+        raise WeightsNotAvailable(f"unknown voice model {model!r}; known: {', '.join(CALIBRATIONS)}") from None
 
 
 # --- features and the encoder ---
@@ -198,6 +136,7 @@ def _sigmoid(x: FloatArray) -> FloatArray:
 
 
 class Ge2eEncoder:
+    name = "ge2e"
     dimensions = 256
 
     def __init__(self, state: dict[str, npt.NDArray[Any]]) -> None:
@@ -213,7 +152,7 @@ class Ge2eEncoder:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Ge2eEncoder:
-        checkpoint = read_legacy_checkpoint(path or resemblyzer_weights())
+        checkpoint = read_checkpoint(path or resemblyzer_weights())
         return cls(checkpoint["model_state"])
 
     def forward(self, mels: FloatArray) -> FloatArray:
@@ -278,17 +217,25 @@ def _normalise_volume(audio: FloatArray, target_dbfs: float = -30.0) -> FloatArr
 
 
 class LazyEncoder:
-    """The voice encoder, loaded on first use: a worker that never diarizes never reads its weights. Shared by
-    the agents of one worker process."""
+    """The voice encoders, each loaded on first use: a worker that never diarizes never reads their weights.
+    Shared by the agents of one worker process."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self._path = path
+    def __init__(self, default: str = DEFAULT_VOICE_MODEL, *, threads: int = 0) -> None:
+        self.default = default
+        self._threads = threads
         self._lock = threading.Lock()
-        self._encoder: Ge2eEncoder | None = None
+        self._encoders: dict[str, VoiceEmbedder] = {}
 
-    def get(self) -> Ge2eEncoder:
-        """Raises `WeightsNotAvailable` when the weights cannot be read."""
+    def get(self, model: str | None = None) -> VoiceEmbedder:
+        """`model`, or the configured one; raises `WeightsNotAvailable` when its weights cannot be read."""
+        name = model or self.default
+        calibration(name)
         with self._lock:
-            if self._encoder is None:
-                self._encoder = Ge2eEncoder.load(self._path)
-            return self._encoder
+            if name not in self._encoders:
+                if name == "campplus":
+                    from processors.campplus import CamPlusPlus
+
+                    self._encoders[name] = CamPlusPlus.load(threads=self._threads)
+                else:
+                    self._encoders[name] = Ge2eEncoder.load()
+            return self._encoders[name]

@@ -48,7 +48,7 @@ def run_worker(settings: WorkerSettings) -> None:
     publisher = EventPublisher(kafka, client_id=f"{settings.group_id}-producer")
     publisher.start()
     recovery = settings.recovery
-    voices = LazyEncoder()
+    voices = LazyEncoder(settings.diarization.voice_model, threads=settings.model.cpu_threads)
     llm = settings.llm
     agents = build_agents(
         settings,

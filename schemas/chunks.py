@@ -115,6 +115,9 @@ class ChunkTranscribed(ChunkBase):
     """The job's diarization options; None: the job is not diarized."""
     voices: list[VoiceWindow] = Field(default_factory=list)
     """Diarized jobs: voice windows over the speech of `owned`."""
+    voice_model: str | None = None
+    """The voice encoder that embedded `voices` ("campplus", "ge2e"): a job's windows are only comparable when one
+    model embedded them all. None: "ge2e" (results written before there was a choice)."""
     postprocess: list[PostStep] = Field(default_factory=list)
     """The job's language-model steps."""
 

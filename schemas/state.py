@@ -79,3 +79,5 @@ class HeldSegments(BaseModel):
     index: int = Field(ge=0)
     segments: list[list[StitchWord]]
     voices: list[VoiceWindow]
+    voice_model: str | None = None
+    """As on `ChunkTranscribed`."""

