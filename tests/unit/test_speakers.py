@@ -101,6 +101,7 @@ def test_a_job_without_speech_long_enough_to_embed_is_one_speaker() -> None:
 class _Echo:
     """An embedder that hands back the first samples of each stretch, to see which audio each window got."""
 
+    name = "echo"
     dimensions = 4
 
     def embed(self, stretches: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
