@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.results import record  # noqa: E402
 from processors.audio import SAMPLE_RATE, decode_audio  # noqa: E402
-from processors.diarization import cluster, speaker_turns, speech_windows  # noqa: E402
+from processors.speakers import diarize as diarize_recording  # noqa: E402
 from processors.speech import SpeechOptions, find_speech  # noqa: E402
 from processors.voices import CALIBRATIONS, DEFAULT_VOICE_MODEL, LazyEncoder, VoiceEmbedder  # noqa: E402
 from tests.support.audio import SHARED_AUDIO, read_stereo  # noqa: E402
@@ -54,12 +54,7 @@ Reference = list[tuple[float, float, str]]
 
 def diarize(audio: npt.NDArray[np.float32], encoder: VoiceEmbedder) -> tuple[Reference, float]:
     started = time.perf_counter()
-    regions = find_speech(audio, SpeechOptions())
-    windows = speech_windows([(r.voiced[0] / SAMPLE_RATE, r.voiced[1] / SAMPLE_RATE) for r in regions])
-    embeddings = encoder.embed([audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in windows])
-    calibrated = CALIBRATIONS[encoder.name]
-    labels = cluster(embeddings, threshold=calibrated.threshold, min_windows=calibrated.min_windows)
-    turns = speaker_turns(windows, labels)
+    turns = diarize_recording(audio, encoder)
     return [(t.start, t.end, str(t.speaker)) for t in turns], time.perf_counter() - started
 
 

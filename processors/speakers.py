@@ -24,10 +24,11 @@ import numpy.typing as npt
 
 from ingest.storage import ObjectStore, StorageError
 from processors.audio import SAMPLE_RATE, UndecodableAudio, decode_audio
-from processors.diarization import assign_speakers, cluster, speaker_name, speaker_turns
+from processors.diarization import SpeakerTurn, assign_speakers, cluster, speaker_name, speaker_turns
 from processors.diarization import speech_windows as windows_over
 from processors.recovery import clip
 from processors.segmenting import to_segment
+from processors.speech import SpeechOptions, find_speech
 from processors.timeline import PackedTimeline
 from processors.voices import LEGACY_VOICE_MODEL, VoiceEmbedder, calibration
 from schemas import Segment
@@ -70,6 +71,19 @@ def chunk_voices(
         VoiceWindow(start=start, end=end, embedding=encode_embedding(row))
         for (start, end), row in zip(windows, rows, strict=True)
     ]
+
+
+def diarize(audio: FloatArray, embedder: VoiceEmbedder) -> list[SpeakerTurn]:
+    """Who speaks when in a whole recording of 16 kHz mono: what a diarized job's chunks and stitcher do together,
+    in one call (the benchmarks and tests score it against reference turns)."""
+    regions = find_speech(audio, SpeechOptions())
+    windows = windows_over([(r.voiced[0] / SAMPLE_RATE, r.voiced[1] / SAMPLE_RATE) for r in regions])
+    if not windows:
+        return []
+    embeddings = embedder.embed([audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in windows])
+    calibrated = calibration(embedder.name)
+    labels = cluster(embeddings, threshold=calibrated.threshold, min_windows=calibrated.min_windows)
+    return speaker_turns(windows, labels)
 
 
 def reference_voice(audio: FloatArray, embedder: VoiceEmbedder) -> FloatArray:
