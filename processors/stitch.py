@@ -128,8 +128,11 @@ def _assembled(records: Sequence[HeldSegments], state: StitchState, res: StitchR
     if state.diarization is None:
         return [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
     try:
-        encoder = res.voices.get(voice_model(records))
-        known = known_voices(res.store, state.diarization.known_speakers, encoder, res.scratch_dir)
+        model = voice_model(records)
+        known = []
+        if model is not None:  # with no voice to compare, references would be embedded for nothing
+            encoder = res.voices.get(model)
+            known = known_voices(res.store, state.diarization.known_speakers, encoder, res.scratch_dir)
         return label_segments(records, state.diarization, known, with_words=state.word_timestamps)
     except Exception:
         log.exception("job %s could not be diarized; its segments go out without speakers", state.job_id)
