@@ -77,6 +77,9 @@ class DecodeOptions:
     fallback: bool = True
     """False: one decode at `temperature`, whatever its quality (a live session's interim decodes, which only
     count where the next decode agrees)."""
+    retry_unlikely: bool = True
+    """False: only a repetition loop is decoded again, not a decode that is merely unlikely (recovered stretches:
+    a few seconds of speech that the chunk's decode skipped score low whatever the temperature)."""
 
 
 @dataclass
@@ -276,7 +279,8 @@ class BatchDecoder:
                     temperature=temperature,
                 )
                 attempts[n].append(item)
-                failed = item.compression_ratio > COMPRESSION_RATIO_THRESHOLD or item.avg_logprob < LOG_PROB_THRESHOLD
+                unlikely = options.retry_unlikely and item.avg_logprob < LOG_PROB_THRESHOLD
+                failed = item.compression_ratio > COMPRESSION_RATIO_THRESHOLD or unlikely
                 silence = item.no_speech_prob > NO_SPEECH_THRESHOLD and item.avg_logprob < LOG_PROB_THRESHOLD
                 if failed and not silence:
                     still.append(n)

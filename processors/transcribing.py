@@ -65,11 +65,11 @@ def transcribe_chunks(
             chunk = chunks[retry.chunk]
             end = timelines[retry.chunk].to_packed(retry.stretch[1] + recovery.pad_s)
             audio = chunk.audio[int(retry.packed_start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
-            # One decode at the request's temperature, no fallback schedule: a stretch of a few seconds that fails
-            # Whisper's checks ran through five sampled decodes of best-of-5 and still came back as its greedy decode
-            # (every recovered window on the 11.5-minute recording), which cost about 7 s of a 50 s decode. A loop
-            # is dropped below either way.
-            windows.append(Window(audio, replace(_options(chunk.request), fallback=False), first[retry.chunk].language))
+            # Decoded again hotter only when caught in a loop, not for a low log-probability: a few seconds that
+            # score low ran through five sampled decodes of best-of-5 and still came back as the greedy decode
+            # (every recovered window on the 11.5-minute recording), which cost about 7 s of a 50 s decode.
+            options = replace(_options(chunk.request), retry_unlikely=False)
+            windows.append(Window(audio, options, first[retry.chunk].language))
         for retry, result in zip(retries, decoder.decode(windows), strict=True):
             if result.silent or _doubtful(result):
                 continue
