@@ -98,7 +98,6 @@ class _Graph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._names = 0
-        self._segment_shape = ""
 
     def _name(self, hint: str) -> str:
         self._names += 1
@@ -144,14 +143,15 @@ class _Graph:
             x = self.bn(self.conv(x, f"{key}.shortcut.0", strides=[stride, 1]), f"{key}.shortcut.1")
         return self.relu(self.op("Add", [out, x]))
 
-    def cam_layer(self, x: str, key: str, dilation: int, steps: str) -> str:
+    def cam_layer(self, x: str, key: str, dilation: int, steps: str, segments: str) -> str:
+        """`steps`: the frame count; `segments`: the shape (1, 1, ⌈steps / 100⌉, 100) the segment means spread to."""
         h = self.relu(self.bn(x, f"{key}.nonlinear1.batchnorm"))
         h = self.relu(self.bn(self.conv(h, f"{key}.linear1"), f"{key}.nonlinear2.batchnorm"))
         local = self.conv(h, f"{key}.cam_layer.linear_local", pads=[dilation, dilation], dilations=[dilation])
         # The mask's context: the mean over the whole window plus the mean of the 100-frame segment each frame is in.
         whole = self.op("ReduceMean", [h], axes=[2], keepdims=1)
         pooled = self.op("AveragePool", [h], kernel_shape=[SEGMENT], strides=[SEGMENT], ceil_mode=1)
-        spread = self.op("Expand", [self.op("Unsqueeze", [pooled, self.const(np.array([3]))]), self._segment_shape])
+        spread = self.op("Expand", [self.op("Unsqueeze", [pooled, self.const(np.array([3]))]), segments])
         flat = self.op("Reshape", [spread, self.const(np.array([0, 0, -1]))])
         pooled = self.op("Slice", [flat, self.const(np.array([0])), steps, self.const(np.array([2]))])
         context = self.op("Add", [whole, pooled])
@@ -176,12 +176,12 @@ class _Graph:
         steps = self.op("Slice", [shape, self.const(np.array([2])), self.const(np.array([3]))])
         rounded_up = self.op("Add", [steps, self.const(np.array([SEGMENT - 1]))])
         segments = self.op("Div", [rounded_up, self.const(np.array([SEGMENT]))])
-        self._segment_shape = self.op(
+        segment_shape = self.op(
             "Concat", [self.const(np.array([1, 1])), segments, self.const(np.array([SEGMENT]))], axis=0
         )
         for number, (layers, dilation) in enumerate(BLOCKS, start=1):
             for n in range(1, layers + 1):
-                grown = self.cam_layer(x, f"xvector.block{number}.tdnnd{n}", dilation, steps)
+                grown = self.cam_layer(x, f"xvector.block{number}.tdnnd{n}", dilation, steps, segment_shape)
                 x = self.op("Concat", [x, grown], axis=1)
             x = self.relu(self.bn(x, f"xvector.transit{number}.nonlinear.batchnorm"))
             x = self.conv(x, f"xvector.transit{number}.linear")

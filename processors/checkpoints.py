@@ -114,6 +114,13 @@ def _read_zip(path: Path) -> dict[str, Any]:
 
 def read_legacy_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint in the legacy stream format."""
+    try:
+        return _read_legacy(path)
+    except (pickle.UnpicklingError, EOFError, KeyError, struct.error, ValueError) as e:
+        raise WeightsNotAvailable(f"{path} could not be read: {e}") from e
+
+
+def _read_legacy(path: Path) -> dict[str, Any]:
     with path.open("rb") as file:
         if pickle.load(file) != _LEGACY_MAGIC:  # noqa: S301 - plain integers; the object pickle is restricted
             raise WeightsNotAvailable(f"{path} is not a legacy PyTorch checkpoint")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from processors.audio import SAMPLE_RATE, decode_audio
 from processors.campplus import CamPlusPlus, fbank
-from processors.checkpoints import read_checkpoint, read_legacy_checkpoint
+from processors.checkpoints import WeightsNotAvailable, read_checkpoint, read_legacy_checkpoint
 from processors.diarization import (
     SpeakerTurn,
     assign_speakers,
@@ -105,7 +105,7 @@ def test_the_checkpoint_reader_refuses_anything_but_tensors(tmp_path: Path) -> N
     pickle.dump(print, bad)  # a callable: what a malicious checkpoint would smuggle in
     path = tmp_path / "bad.pt"
     path.write_bytes(bad.getvalue())
-    with pytest.raises(pickle.UnpicklingError, match=r"builtins\.print"):
+    with pytest.raises(WeightsNotAvailable, match=r"builtins\.print"):
         read_legacy_checkpoint(path)
 
 
@@ -113,13 +113,16 @@ def test_the_checkpoint_reader_refuses_anything_but_tensors_in_the_zip_format_to
     path = tmp_path / "bad.pt"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", pickle.dumps(print))
-    with pytest.raises(Exception, match=r"builtins\.print"):
+    with pytest.raises(WeightsNotAvailable, match=r"builtins\.print"):
         read_checkpoint(path)
+
+
+ENCODERS = LazyEncoder()  # each model's weights read once for the module's tests
 
 
 @pytest.fixture(scope="module", params=["ge2e", "campplus"])
 def encoder(request: pytest.FixtureRequest) -> VoiceEmbedder:
-    return LazyEncoder().get(request.param)
+    return ENCODERS.get(request.param)
 
 
 def test_each_encoder_tells_voices_apart_on_real_recordings(encoder: VoiceEmbedder) -> None:
@@ -147,7 +150,7 @@ def test_campplus_computes_what_the_original_network_computes() -> None:
     start, end = reference["seconds"]
     audio = decode_audio(shared(reference["audio"]))[start * SAMPLE_RATE : end * SAMPLE_RATE]
     expected = np.array(reference["embedding"], np.float32)
-    encoder = LazyEncoder().get("campplus")
+    encoder = ENCODERS.get("campplus")
     assert isinstance(encoder, CamPlusPlus)
     raw = encoder.forward(fbank(audio)[None])[0]
     assert np.abs(raw - expected).max() < 1e-3 * np.abs(expected).max(), (raw[:8], expected[:8])
@@ -155,7 +158,7 @@ def test_campplus_computes_what_the_original_network_computes() -> None:
 
 
 def test_a_stretch_shorter_than_the_network_needs_still_gets_a_voice() -> None:
-    encoder = LazyEncoder().get("campplus")
+    encoder = ENCODERS.get("campplus")
     audio = decode_audio(shared("jfk.flac"))
     rows = encoder.embed([audio[: SAMPLE_RATE // 10], audio[SAMPLE_RATE : 2 * SAMPLE_RATE]])
     assert rows.shape == (2, 192) and np.isfinite(rows).all()
@@ -200,7 +203,7 @@ def test_quick_turns_between_four_recorded_voices_keep_each_voice_one_speaker() 
         reference.append((at, at + length / SAMPLE_RATE, names[who]))
         at += length / SAMPLE_RATE + 0.15
     audio = np.concatenate(pieces)
-    turns = diarize(audio, LazyEncoder().get("campplus"))
+    turns = diarize(audio, ENCODERS.get("campplus"))
     assert len({t.speaker for t in turns}) == 4
     scores = _scored(reference, turns, audio.size / SAMPLE_RATE, overlap=True)
     assert scores["confusion"] < 0.03, scores  # measured: 0.9 %
@@ -213,7 +216,7 @@ def test_the_ami_meeting_excerpt_has_the_speakers_of_its_reference() -> None:
     rttm = shared("ami_pyannote_tst00.rttm").read_text().split("\n")
     reference = [(float(r.split()[3]), float(r.split()[3]) + float(r.split()[4]), r.split()[7]) for r in rttm if r]
     audio = decode_audio(shared("ami_pyannote_tst00.wav"))
-    turns = diarize(audio, LazyEncoder().get("campplus"))
+    turns = diarize(audio, ENCODERS.get("campplus"))
     assert len({t.speaker for t in turns}) == len({r[2] for r in reference}) == 4
     scores = _scored(reference, turns, audio.size / SAMPLE_RATE, overlap=False)
     assert scores["confusion"] < 0.3, scores  # measured: 18.8 % (GE2E: 31.8 %)
