@@ -1,5 +1,6 @@
 # One image for every role; the command picks it (scribeflow api | worker | topics).
-# EXTRAS=gpu adds torch with its CUDA libraries for GPU workers; the default stays CPU-only and small.
+# EXTRAS=gpu adds torch and the CUDA 12 cuBLAS and cuDNN 9 wheels that CTranslate2 needs (the worker loads them
+# from site-packages, processors/cuda.py) for GPU workers; the default stays CPU-only and small.
 FROM python:3.11-slim
 
 ARG EXTRAS=models

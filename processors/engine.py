@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from processors.batching import BatchDecoder
+from processors.cuda import preload_cuda_libraries
 from processors.models import resolve_model
 from processors.settings import ModelSettings
 
@@ -72,6 +73,8 @@ class Transcriber:
                 return
             from faster_whisper import WhisperModel
 
+            if self.settings.device != "cpu":
+                preload_cuda_libraries()
             source = resolve_model(self.settings.name, self.settings.cache_dir)
             log.info("loading model %s from %s on %s", self.settings.name, source, self.settings.device)
             started = time.perf_counter()
