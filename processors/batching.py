@@ -77,6 +77,9 @@ class DecodeOptions:
     fallback: bool = True
     """False: one decode at `temperature`, whatever its quality (a live session's interim decodes, which only
     count where the next decode agrees)."""
+    prefix: str | None = None
+    """Text the window's audio begins with, forced as the start of the transcript: only what follows is decoded
+    (a live turn after the audio of the turns before it, whose text is known)."""
     retry_unlikely: bool = True
     """False: only a repetition loop is decoded again, not a decode that is merely unlikely (recovered stretches:
     a few seconds of speech that the chunk's decode skipped score low whatever the temperature)."""
@@ -231,8 +234,11 @@ class BatchDecoder:
 
         tokenizer = self._tokenizer(language, options)
         previous = tokenizer.encode(" " + options.prompt.strip()) if options.prompt else []
-        prompt = self.model.get_prompt(tokenizer, previous_tokens=previous, without_timestamps=True)
+        prompt = self.model.get_prompt(
+            tokenizer, previous_tokens=previous, without_timestamps=True, prefix=options.prefix
+        )
         suppress = get_suppressed_tokens(tokenizer, [-1])
+        forced = _prefix_tokens(tokenizer, options, self.model.max_length)
         count = features.shape[0]
         attempts: list[list[_Decoded]] = [[] for _ in range(count)]
         final: list[_Decoded | None] = [None] * count
@@ -270,6 +276,8 @@ class BatchDecoder:
             still = []
             for n, output in zip(pending, outputs, strict=True):
                 tokens = list(output.sequences_ids[0])
+                if forced and tokens[: len(forced)] == forced:
+                    tokens = tokens[len(forced) :]  # CTranslate2 returns the forced prefix with what follows
                 avg_logprob = output.scores[0] * len(tokens) / (len(tokens) + 1)
                 item = _Decoded(
                     tokens=tokens,
@@ -314,7 +322,11 @@ class BatchDecoder:
             duration = window.audio.size / SAMPLE_RATE
             size = int(math.ceil(duration) * fps)
             start = offset / fps
-            segments.append([{"seek": offset, "start": start, "end": start + duration, "tokens": item.tokens}])
+            segment = [{"seek": offset, "start": start, "end": start + duration, "tokens": item.tokens}]
+            if prefix := _prefix_tokens(tokenizer, options, self.model.max_length):
+                # Aligned with the rest (the audio holds both), but its words are the prefix's: a part of its own.
+                segment.insert(0, {**segment[0], "tokens": prefix})
+            segments.append(segment)
             sizes.append(size)
             offsets.append(start)
             offset += size
@@ -334,7 +346,15 @@ class BatchDecoder:
                         probability=float(w["probability"]),
                         tokens=tuple(tokenizer.encode(w["word"])),
                     )
-                    for w in segment[0].get("words", [])
+                    for w in segment[-1].get("words", [])
                 ]
             )
         return out
+
+
+def _prefix_tokens(tokenizer: Any, options: DecodeOptions, max_length: int) -> list[int]:
+    """The prefix's tokens as `get_prompt` forces them."""
+    if not options.prefix:
+        return []
+    tokens: list[int] = tokenizer.encode(" " + options.prefix.strip())
+    return tokens[: max_length // 2 - 1] if len(tokens) >= max_length // 2 else tokens

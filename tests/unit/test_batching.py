@@ -67,3 +67,15 @@ def test_a_window_decodes_the_same_whatever_it_is_batched_with(decoder: BatchDec
     assert [(w.word, w.start, w.end) for w in batched.words] == [(w.word, w.start, w.end) for w in alone.words]
     assert input_seconds(short.size) == 15 and input_seconds(long.size) == 30 and input_seconds(12 * SAMPLE_RATE) == 17
     assert input_seconds(21 * SAMPLE_RATE) == 30, "chunks of long recordings share one input length"
+
+
+def test_a_prefix_is_forced_and_only_what_follows_it_comes_back(decoder: BatchDecoder) -> None:
+    jfk = decode_audio(shared("jfk.flac"))
+    whole = decoder.decode([Window(jfk, language="en")])[0].words
+    head = next(n for n, w in enumerate(whole) if w.word.strip() == "ask")
+    prefix = "".join(w.word for w in whole[:head])
+    assert prefix.strip() == "And so my fellow Americans,"
+    rest = decoder.decode([Window(jfk, DecodeOptions(prefix=prefix), language="en")])[0].words
+    assert [w.word for w in rest] == [w.word for w in whole[head:]]
+    # Aligned over the whole window: the first word after the prefix is where the audio says it, not at 0.
+    assert abs(rest[0].start - whole[head].start) < 0.5 and rest[-1].end <= jfk.size / SAMPLE_RATE
