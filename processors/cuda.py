@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 PACKAGES = ("cuda_runtime", "cublas", "cudnn")
 """Folders of the `nvidia` namespace package, in dependency order (cuBLAS needs the runtime; cuDNN needs cuBLAS)."""
 MAJOR = {"cuda_runtime": ".so.12", "cublas": ".so.12", "cudnn": ".so.9"}
+NAMES = ("libcudart", "libcublas", "libcudnn")
+"""What CTranslate2 opens; not NVBLAS (in the cuBLAS wheel), which would take over BLAS calls if loaded globally."""
 
 
 def wheel_library_dirs(roots: Iterable[Path] | None = None) -> list[Path]:
@@ -46,7 +48,7 @@ def libraries(folders: Sequence[Path]) -> list[Path]:
     found = []
     for folder in folders:
         suffix = MAJOR.get(folder.parent.name, ".so")
-        names = sorted(p for p in folder.iterdir() if p.name.endswith(suffix) and p.name.startswith("lib"))
+        names = sorted(p for p in folder.iterdir() if p.name.endswith(suffix) and p.name.startswith(NAMES))
         found += sorted(names, key=lambda p: (0 if "Lt" in p.name or "graph" in p.name else 1, p.name))
     return found
 

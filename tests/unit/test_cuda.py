@@ -43,7 +43,6 @@ def test_libraries_are_found_in_dependency_order(tmp_path: Path) -> None:
     assert names == [
         "libcublasLt.so.12",
         "libcublas.so.12",
-        "libnvblas.so.12",
         "libcudnn_graph.so.9",
         "libcudnn.so.9",
     ]
