@@ -234,11 +234,10 @@ class BatchDecoder:
 
         tokenizer = self._tokenizer(language, options)
         previous = tokenizer.encode(" " + options.prompt.strip()) if options.prompt else []
-        prompt = self.model.get_prompt(
-            tokenizer, previous_tokens=previous, without_timestamps=True, prefix=options.prefix
-        )
-        suppress = get_suppressed_tokens(tokenizer, [-1])
+        # Whisper's prefix goes after the task tokens, as `get_prompt(prefix=...)` puts it.
         forced = _prefix_tokens(tokenizer, options, self.model.max_length)
+        prompt = self.model.get_prompt(tokenizer, previous_tokens=previous, without_timestamps=True) + forced
+        suppress = get_suppressed_tokens(tokenizer, [-1])
         count = features.shape[0]
         attempts: list[list[_Decoded]] = [[] for _ in range(count)]
         final: list[_Decoded | None] = [None] * count
@@ -313,6 +312,7 @@ class BatchDecoder:
         options: DecodeOptions,
     ) -> list[list[DecodedWord]]:
         tokenizer = self._tokenizer(language, options)
+        prefix = _prefix_tokens(tokenizer, options, self.model.max_length)
         fps = self.model.frames_per_second
         segments = []
         sizes = []
@@ -323,7 +323,7 @@ class BatchDecoder:
             size = int(math.ceil(duration) * fps)
             start = offset / fps
             segment = [{"seek": offset, "start": start, "end": start + duration, "tokens": item.tokens}]
-            if prefix := _prefix_tokens(tokenizer, options, self.model.max_length):
+            if prefix:
                 # Aligned with the rest (the audio holds both), but its words are the prefix's: a part of its own.
                 segment.insert(0, {**segment[0], "tokens": prefix})
             segments.append(segment)
@@ -353,7 +353,7 @@ class BatchDecoder:
 
 
 def _prefix_tokens(tokenizer: Any, options: DecodeOptions, max_length: int) -> list[int]:
-    """The prefix's tokens as `get_prompt` forces them."""
+    """The prefix's tokens, cut as Whisper cuts a prefix (to half the decoder's length)."""
     if not options.prefix:
         return []
     tokens: list[int] = tokenizer.encode(" " + options.prefix.strip())

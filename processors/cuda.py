@@ -44,12 +44,12 @@ def wheel_library_dirs(roots: Iterable[Path] | None = None) -> list[Path]:
 
 
 def libraries(folders: Sequence[Path]) -> list[Path]:
-    """The CUDA 12 / cuDNN 9 shared libraries in `folders`, in load order (cuBLASLt before cuBLAS)."""
+    """The CUDA 12 / cuDNN 9 shared libraries in `folders`, folder by folder (the order within one is left to the
+    loader's retries)."""
     found = []
     for folder in folders:
         suffix = MAJOR.get(folder.parent.name, ".so")
-        names = sorted(p for p in folder.iterdir() if p.name.endswith(suffix) and p.name.startswith(NAMES))
-        found += sorted(names, key=lambda p: (0 if "Lt" in p.name or "graph" in p.name else 1, p.name))
+        found += sorted(p for p in folder.iterdir() if p.name.endswith(suffix) and p.name.startswith(NAMES))
     return found
 
 

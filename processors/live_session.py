@@ -312,9 +312,11 @@ class LiveSession:
                 begin = max(turn.start, self._buffer_start)
         audio = self._slice(begin, end)
         levelled = level_speech(audio, [Region(0, audio.size)])
-        # The prompt is what was said before the audio decoded: what the context holds must not be in it twice.
-        cut = begin / SAMPLE_RATE if prefix is None else known[0].start
-        before = "".join(w.word for w in self._history if w.end <= cut and (prefix is None or w.start < cut))
+        # The prompt is what was said before the audio decoded (or before the prefix): nothing in it twice.
+        if prefix is None:
+            before = "".join(w.word for w in self._history if w.end <= begin / SAMPLE_RATE)
+        else:
+            before = "".join(w.word for w in self._history if w.start < known[0].start)
         prompt = before[-self.policy.prompt_chars :].strip() or None
         if self.options.prompt:
             prompt = f"{self.options.prompt.strip()} {prompt or ''}".strip()
