@@ -18,31 +18,23 @@ Runs on a machine with only numpy, CTranslate2, faster-whisper and its tokenizer
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 SAMPLE_RATE = 16_000
 
 
 def _batching() -> Any:
-    """`processors.batching` without running `processors/__init__` (which wires up the whole worker)."""
-    sys.path.insert(0, str(REPO))
-    package = types.ModuleType("processors")
-    package.__path__ = [str(REPO / "processors")]
-    sys.modules.setdefault("processors", package)
-    try:
-        importlib.import_module("av")
-    except ImportError:  # faster_whisper imports PyAV to decode files; nothing here decodes a file
-        sys.modules["av"] = types.ModuleType("av")
-    return importlib.import_module("processors.batching")
+    from benchmarks.standalone import processors_module
+
+    return processors_module("batching")
 
 
 def prepare(out: Path) -> None:
