@@ -22,6 +22,11 @@ class RecoveryOptions:
     """Audio decoded on each side of a stretch, so its first and last words are whole."""
     rounds: int = 2
     """Passes: what one pass leaves uncovered gets a shorter window of its own in the next."""
+    max_word_s: float = 1.5
+    """A word timed longer than this covers no speech. When Whisper skips a stretch (a short sentence in another
+    voice), the alignment stretches the next words over it: "is" timed across 4.4 s of a sentence that got no words.
+    Spoken words rarely last this long; a pause before a sentence's first word often does, and a retry there finds
+    that word again, which the merge recognises."""
 
 
 def uncovered(
@@ -29,8 +34,10 @@ def uncovered(
     words: Sequence[tuple[float, float]],
     options: RecoveryOptions,
 ) -> list[tuple[float, float]]:
-    """Parts of `speech` at least `min_stretch_s` long that are more than `word_margin_s` from every word."""
-    covered = sorted((start - options.word_margin_s, end + options.word_margin_s) for start, end in words)
+    """Parts of `speech` at least `min_stretch_s` long that are more than `word_margin_s` from every word no longer
+    than `max_word_s`."""
+    margin = options.word_margin_s
+    covered = sorted((start - margin, end + margin) for start, end in words if end - start <= options.max_word_s)
     stretches = []
     for lo, hi in speech:
         cursor = lo

@@ -187,13 +187,18 @@ def _plain(word: EdgeWord) -> StitchWord:
     return StitchWord(**word.model_dump(exclude={"kept"}))
 
 
+def same_word(left: str, right: str) -> bool:
+    """Two spellings of one word as Whisper writes it: case, spacing and punctuation aside."""
+    return _normal(left) == _normal(right)
+
+
 def _normal(text: str) -> str:
     return "".join(c for c in text.lower() if c.isalnum())
 
 
 def _affinity(left: StitchWord, right: StitchWord) -> int:
     """2 for the same word at the same time, 1 for two spellings of one word, 0 for different words."""
-    if _normal(left.word) == _normal(right.word) and abs(left.middle - right.middle) <= PAIR_TOLERANCE_S:
+    if same_word(left.word, right.word) and abs(left.middle - right.middle) <= PAIR_TOLERANCE_S:
         return 2
     shared = min(left.end, right.end) - max(left.start, right.start)
     shorter = min(left.end - left.start, right.end - right.start)

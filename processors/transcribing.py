@@ -5,6 +5,7 @@ Blocking (the decoder runs the model): the transcribe agent calls `transcribe_ch
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -21,6 +22,7 @@ from processors.batching import (
     WindowResult,
 )
 from processors.recovery import RecoveryOptions, clip, uncovered
+from processors.stitching import PAIR_TOLERANCE_S, same_word
 from processors.timeline import PackedTimeline
 from schemas.chunks import ChunkRequested, ChunkTranscribed, ChunkWord, WindowStats
 
@@ -76,13 +78,13 @@ def transcribe_chunks(
             lo, hi = retry.stretch
             convert = _shifted(timelines[retry.chunk], retry.packed_start)
             candidates = [_word(w, convert, len(stats[retry.chunk])) for w in result.words]
-            found = [w for w in candidates if lo <= w.middle < hi]
+            found = [w for w in candidates if lo <= w.middle < hi and not _heard(w, words[retry.chunk])]
             if found:
                 stats[retry.chunk].append(_stats(result, lo))
                 words[retry.chunk] += found
                 recovered[retry.chunk] += 1
     return [
-        _result(chunk.request, first[n], sorted(words[n], key=lambda w: w.middle), stats[n], recovered[n])
+        _result(chunk.request, first[n], _in_order(words[n], recovery.max_word_s), stats[n], recovered[n])
         for n, chunk in enumerate(chunks)
     ]
 
@@ -117,6 +119,33 @@ def _doubtful(result: WindowResult) -> bool:
     log-probability alone is not enough to drop it: the bare engine keeps such text too (and silence, where the
     model says so, is already dropped)."""
     return result.compression_ratio > COMPRESSION_RATIO_THRESHOLD
+
+
+def _in_order(words: list[_Word], max_word_s: float) -> list[_Word]:
+    """The chunk's words in spoken order. A first-pass word timed longer than `max_word_s` was stretched over
+    audio its text does not account for (a pause, or a sentence the decode skipped and a retry recovered): it stays
+    with the next word of its decode, after any recovered words under it, and starts (or is) where they end."""
+    keys: dict[int, float] = {}
+    following = math.inf
+    for word in reversed([w for w in words if w.window == 0]):
+        if word.end - word.start <= max_word_s:
+            following = word.middle
+        keys[id(word)] = following if math.isfinite(following) else word.middle
+    # Stable: first-pass words come first in `words`, in decode order, so a stretched word stays before its next.
+    ordered = sorted(words, key=lambda w: keys.get(id(w), w.middle))
+    out: list[_Word] = []
+    for word in ordered:
+        if out and word.window == 0 and word.end - word.start > max_word_s and word.start < out[-1].end:
+            word = word.model_copy(update={"start": out[-1].end, "end": max(word.end, out[-1].end)})
+        out.append(word)
+    return out
+
+
+def _heard(word: ChunkWord, heard: Sequence[ChunkWord]) -> bool:
+    """A recovered word that an earlier decode already has at about the same time is that word decoded again (the
+    retry's padding, or a first word timed across the pause before it), not another one."""
+    near = PAIR_TOLERANCE_S
+    return any(same_word(h.word, word.word) and h.start - near < word.end and word.start < h.end + near for h in heard)
 
 
 class _Word(ChunkWord):

@@ -79,6 +79,16 @@ def test_uncovered_speech_is_found_between_words() -> None:
     assert clip([(0.0, 5.0), (6.0, 9.0)], 4.0, 7.0) == [(4.0, 5.0), (6.0, 7.0)]
 
 
+def test_a_word_stretched_over_skipped_speech_does_not_cover_it() -> None:
+    # What Whisper's alignment gave on a long recording: a sentence in another voice got no words, and "is" of
+    # the next sentence was timed across it.
+    options = RecoveryOptions(min_stretch_s=1.0, word_margin_s=0.3, max_word_s=1.5)
+    speech = [(246.0, 262.86)]
+    words = [(258.16, 258.36), (258.36, 258.84), (258.84, 260.52), (260.52, 264.91)]
+    assert uncovered(speech, words, options) == [(246.0, 257.86), (259.14, 262.86)]
+    assert uncovered(speech, words, RecoveryOptions(max_word_s=5.0)) == [(246.0, 257.86)]
+
+
 def test_packed_times_map_to_the_recording_and_back() -> None:
     timeline = PackedTimeline([(10.0, 12.0), (20.0, 21.0)])
     assert timeline.length == 3.0

@@ -1,0 +1,85 @@
+"""Recovered stretches merged into a chunk's words: the decoder is scripted, the merge is the transcribe agent's."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from processors.audio import SAMPLE_RATE
+from processors.batching import DecodedWord, Window, WindowResult
+from processors.recovery import RecoveryOptions
+from processors.transcribing import LoadedChunk, transcribe_chunks
+from schemas.chunks import ChunkRequested, TimeSpan
+from schemas.transcript import TranscriptionOptions
+
+
+def _result(words: list[tuple[str, float, float]]) -> WindowResult:
+    return WindowResult(
+        words=[DecodedWord(w, s, e, 0.9, (1,)) for w, s, e in words],
+        language="en",
+        language_probability=1.0,
+        avg_logprob=-0.2,
+        no_speech_prob=0.01,
+        compression_ratio=1.2,
+        temperature=0.0,
+        silent=False,
+    )
+
+
+class ScriptedDecoder:
+    """The first call gets the chunk's decode; later calls (the retries) get `retry`, and are recorded."""
+
+    def __init__(self, first: WindowResult, retry: WindowResult) -> None:
+        self.first, self.retry = first, retry
+        self.retried: list[float] = []
+
+    def decode(self, windows: list[Window]) -> list[WindowResult]:
+        if not self.retried and self.first is not None:
+            first, self.first = self.first, None  # type: ignore[assignment]
+            self.retried.append(0.0)
+            return [first]
+        self.retried += [w.audio.size / SAMPLE_RATE for w in windows]
+        return [self.retry for _ in windows]
+
+
+def _chunk(seconds: float) -> LoadedChunk:
+    request = ChunkRequested(
+        job_id="job",
+        index=0,
+        count=1,
+        owned=TimeSpan(start=0.0, end=seconds),
+        overlap_s=0.5,
+        cut_in_speech=False,
+        model="base",
+        audio_key="job/0",
+        spans=[TimeSpan(start=0.0, end=seconds)],
+        options=TranscriptionOptions(language="en"),
+        duration=seconds,
+    )
+    return LoadedChunk(request, np.zeros(int(seconds * SAMPLE_RATE), np.float32))
+
+
+def test_a_sentence_the_decode_skipped_is_recovered_under_words_stretched_over_it_and_none_is_doubled() -> None:
+    # 0-2 s "for all time", 2-5 s a sentence Whisper skipped, 5.5-6.3 s "this is it": the alignment stretched
+    # "this is" over the skipped sentence. The retry of 2.3-5.2 s hears the sentence and "this" again.
+    first = _result(
+        [
+            ("for", 0.2, 0.6),
+            ("all", 0.6, 1.0),
+            ("time", 1.0, 2.0),
+            ("this", 2.0, 3.6),
+            ("is", 3.6, 5.8),
+            ("it", 5.8, 6.3),
+        ]
+    )
+    retry = _result(
+        [("glue", 0.2, 0.6), ("the", 0.6, 0.8), ("sheet", 0.8, 1.3), ("down", 1.3, 2.4), ("this", 3.3, 3.6)]
+    )
+    decoder = ScriptedDecoder(first, retry)
+    [result] = transcribe_chunks(decoder, [_chunk(7.0)], RecoveryOptions(rounds=1))  # type: ignore[arg-type]
+    assert len(decoder.retried) == 2, "the stretch under the over-long words is decoded again"
+    assert [w.word for w in result.words].count("this") == 1
+    assert {"glue", "the", "sheet", "down"} <= {w.word for w in result.words}
+    assert result.recovered_stretches == 1
+    assert [w.word for w in result.words][-3:] == ["this", "is", "it"], "the stretched words stay before 'it'"
+    times = [t for w in result.words for t in (w.start, w.end)]
+    assert times == sorted(times), "words follow each other in time"
