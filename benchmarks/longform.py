@@ -6,7 +6,9 @@ sentences spoken by espeak-ng in six accents, shuffled anew each round, 0.8 s pa
 model, threads and decoding options (beam 5, the temperature fallback schedule, word timestamps, `language=en`);
 the bare rows transcribe the file as a user would call faster-whisper, the service rows submit it to a stack started
 as `scribeflow up` and time it from upload to completion. WER uses Whisper's English normaliser and jiwer against
-the joined references; "parts alone" is the bare engine given each part on its own, the accuracy to match.
+the joined references; "parts alone" is the bare engine given each part on its own, cut from the file as the
+service hears it, the accuracy to match; "words lost" are the reference words it got right that the service
+misses.
 
     .venv/bin/python benchmarks/longform.py                 # about 11 minutes of audio, every row
     .venv/bin/python benchmarks/longform.py --scale-out     # also 2 workers x 1 thread against 1 worker x 2
@@ -34,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.results import record  # noqa: E402
-from tests.support.accuracy import Errors, errors  # noqa: E402
-from tests.support.longform import LongRecording, build, one_by_one  # noqa: E402
+from tests.support.accuracy import Errors, errors, lost_words  # noqa: E402
+from tests.support.longform import LongRecording, as_heard, build, one_by_one  # noqa: E402
 
 
 @dataclass
@@ -150,7 +152,13 @@ def _service_row(name: str, audio: Path, workers: int, threads: int) -> Row:
             stop_stack(stack)
 
 
-def _table(recording: LongRecording, rows: list[Row], measured: dict[str, Errors], threads: int) -> str:
+def _table(
+    recording: LongRecording,
+    rows: list[Row],
+    measured: dict[str, Errors],
+    threads: int,
+    lost: dict[str, list[list[str]]],
+) -> str:
     seconds = recording.seconds
     lines = [
         f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; bundled `base` int8, "
@@ -172,10 +180,12 @@ def _table(recording: LongRecording, rows: list[Row], measured: dict[str, Errors
     for row in rows[3:]:
         gap = measured[row.name].wer - alone
         ratio = batched / (row.wall_s or 1.0)
+        runs = lost[row.name]
         lines.append(
             f"{row.name.split(' (')[0]}: WER {gap:+.2f} points over parts alone (goal <= +0.50: "
             f"{'met' if gap <= 0.5 else 'NOT met'}); throughput {ratio:.2f} x bare batched (goal >= 0.95: "
-            f"{'met' if ratio >= 0.95 else 'NOT met'})"
+            f"{'met' if ratio >= 0.95 else 'NOT met'}); {sum(map(len, runs))} words lost that the parts alone "
+            f"got right, longest run {max(map(len, runs), default=0)}"
         )
     return "\n".join(lines)
 
@@ -201,7 +211,9 @@ def main() -> int:
             _bare_row("faster-whisper, batched (batch 8)", "batched", recording.path, threads),
             Row(
                 "faster-whisper, each part alone",
-                " ".join(one_by_one(recording.parts, model_cache=REPO / ".cache" / "models", threads=threads)),
+                " ".join(
+                    alone := one_by_one(as_heard(recording), model_cache=REPO / ".cache" / "models", threads=threads)
+                ),
                 None,
                 {},
             ),
@@ -210,7 +222,8 @@ def main() -> int:
         if args.scale_out:
             rows.append(_service_row(f"service, {threads} workers x 1 thread", recording.path, threads, 1))
         measured = {row.name: errors(recording.reference, row.text) for row in rows}
-        table = _table(recording, rows, measured, threads)
+        lost = {row.name: lost_words([p.reference for p in recording.parts], alone, row.text) for row in rows[3:]}
+        table = _table(recording, rows, measured, threads, lost)
     print(table)
     if not args.no_record:
         record("longform", table, title="Long recordings (`benchmarks/longform.py`)")

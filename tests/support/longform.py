@@ -99,6 +99,20 @@ def build(
     return LongRecording(path, parts, pause_s)
 
 
+def as_heard(recording: LongRecording) -> list[Part]:
+    """The parts cut from the recording's file as a decoder hears it. Not the parts' own samples: the file is
+    16-bit, and its two identical channels downmix 3 dB louder, and the engine's transcript of a part moves with
+    such inaudible differences (10.89 %, 10.63 % and 11.65 % WER on the 11.5-minute recording for the parts as
+    made, as heard and rounded to 16 bits at their own level)."""
+    heard = decode_audio(recording.path)
+    gap = int(recording.pause_s * SAMPLE_RATE)
+    parts, at = [], 0
+    for part in recording.parts:
+        parts.append(Part(part.name, part.reference, heard[at : at + part.samples.size]))
+        at += part.samples.size + gap
+    return parts
+
+
 def one_by_one(parts: Sequence[Part], *, model_cache: Path, threads: int = 2, beam_size: int = 5) -> list[str]:
     """What the bare engine hears in each part given alone, with the service's model and decoding settings."""
     from faster_whisper import WhisperModel
