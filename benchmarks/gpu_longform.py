@@ -128,6 +128,9 @@ def run(
             wall = statistics.median(times)
             print(f"{name:<48} {wall:8.2f} s  {seconds * jobs / wall:7.1f} x realtime  {extra}", flush=True)
 
+    def save_service(name: str, result: dict[str, Any], times: list[float], jobs: int = 1, **extra: Any) -> None:
+        save(name, result["texts"], times, jobs, chunks=result["chunks"], recovered=result["recovered"], **extra)
+
     def bare_sequential() -> str:
         segments, _ = model.transcribe(audio, **options)
         return " ".join(s.text.strip() for s in segments)
@@ -146,12 +149,10 @@ def run(
         save("faster-whisper, batched (batch 16), profiled", texts, times, steps=steps.reset())
         service = Service(model, meta, 16)
         result, _, times = _timed(lambda: service.run([audio]), 1)
-        save(
+        save_service(
             "service steps, batches of 16, profiled",
-            result["texts"],
+            result,
             times,
-            chunks=result["chunks"],
-            recovered=result["recovered"],
             stages=result["stages"],
             windows=result["windows"],
             steps=steps.reset(),
@@ -159,14 +160,8 @@ def run(
         texts, _, times = _timed(lambda: bare_batched(16, copies=4), 1)
         save("faster-whisper, batched (batch 16), 4 files in turn", texts, times, jobs=4, steps=steps.reset())
         result, _, times = _timed(lambda: service.run([audio] * 4, pipelined=True), 1)
-        save(
-            "service steps, batches of 16, 4 jobs at once, split alongside",
-            result["texts"],
-            times,
-            jobs=4,
-            chunks=result["chunks"],
-            recovered=result["recovered"],
-            steps=steps.reset(),
+        save_service(
+            "service steps, batches of 16, 4 jobs at once, split alongside", result, times, 4, steps=steps.reset()
         )
         return
     text, _, times = _timed(bare_sequential, repeats)
@@ -176,25 +171,12 @@ def run(
         save(f"faster-whisper, batched (batch {size})", texts, times)
         service = Service(model, meta, size)
         result, _, times = _timed(functools.partial(service.run, [audio]), repeats)
-        save(
-            f"service steps, batches of {size}",
-            result["texts"],
-            times,
-            chunks=result["chunks"],
-            recovered=result["recovered"],
-        )
+        save_service(f"service steps, batches of {size}", result, times)
     texts, _, times = _timed(lambda: bare_batched(16, copies=4), 1)
     save("faster-whisper, batched (batch 16), 4 files in turn", texts, times, jobs=4)
     service = Service(model, meta, 16)
     result, _, times = _timed(lambda: service.run([audio] * 4), 1)
-    save(
-        "service steps, batches of 16, 4 jobs at once",
-        result["texts"],
-        times,
-        jobs=4,
-        chunks=result["chunks"],
-        recovered=result["recovered"],
-    )
+    save_service("service steps, batches of 16, 4 jobs at once", result, times, 4)
     alone = {}
     for part in meta["parts"]:
         if part["name"] not in alone:

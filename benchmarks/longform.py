@@ -206,17 +206,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="scribeflow-longform-") as tmp:
         recording = build(Path(tmp) / "long.flac", rounds=args.rounds)
         threads = args.threads
+        alone = one_by_one(as_heard(recording), model_cache=REPO / ".cache" / "models", threads=threads)
         rows = [
             _bare_row("faster-whisper, sequential", "sequential", recording.path, threads),
             _bare_row("faster-whisper, batched (batch 8)", "batched", recording.path, threads),
-            Row(
-                "faster-whisper, each part alone",
-                " ".join(
-                    alone := one_by_one(as_heard(recording), model_cache=REPO / ".cache" / "models", threads=threads)
-                ),
-                None,
-                {},
-            ),
+            Row("faster-whisper, each part alone", " ".join(alone), None, {}),
             _service_row(f"service, 1 worker x {threads} threads", recording.path, 1, threads),
         ]
         if args.scale_out:

@@ -7,11 +7,10 @@ agents' own functions are called, in the order the agents call them, with the se
 from __future__ import annotations
 
 import time
+import types
 from typing import Any
 
 import numpy as np
-
-SAMPLE_RATE = 16_000
 
 
 class Service:
@@ -21,12 +20,12 @@ class Service:
         from benchmarks.standalone import processors_module
 
         self.batching = processors_module("batching")
-        self.speech = processors_module("speech")
-        self.planning = processors_module("planning")
+        self.chunk_plan = processors_module("chunk_plan")
         self.transcribing = processors_module("transcribing")
         self.stitching = processors_module("stitching")
         self.recovery = processors_module("recovery")
-        self.chunking = meta["chunking"]
+        # The settings as `--prepare` read them from `ChunkingSettings` (whose module needs the worker's packages).
+        self.chunking = types.SimpleNamespace(**meta["chunking"])
         self.recovery_options = self.recovery.RecoveryOptions(
             enabled=meta["recovery"]["enabled"],
             min_stretch_s=meta["recovery"]["min_stretch_s"],
@@ -36,40 +35,26 @@ class Service:
         self.batch_size = batch_size
 
     def split(self, job_id: str, audio: np.ndarray) -> list[Any]:
-        from schemas.chunks import ChunkRequested, TimeSpan
+        """The split agent's plan and chunk events (`processors.chunk_plan`), the chunks kept in memory."""
         from schemas.transcript import TranscriptionOptions
 
-        c = self.chunking
-        speech = self.speech.find_speech(
-            audio, self.speech.SpeechOptions(max_region_s=c["target_s"], recheck_gap_s=c["recheck_gap_s"])
-        )
-        if c["level_dbfs"] is not None:
-            audio = self.speech.level_speech(audio, speech, target_dbfs=c["level_dbfs"])
-        plan = self.planning.plan_chunks(
-            speech,
-            audio.size,
-            target=int(c["target_s"] * SAMPLE_RATE),
-            overlap=int(c["overlap_s"] * SAMPLE_RATE),
-            join_gap=int(c["join_gap_s"] * SAMPLE_RATE),
-        )
-        loaded = []
-        for chunk in plan:
-            request = ChunkRequested(
-                job_id=job_id,
-                index=chunk.index,
-                count=len(plan),
-                owned=TimeSpan(start=chunk.owned[0] / SAMPLE_RATE, end=chunk.owned[1] / SAMPLE_RATE),
-                overlap_s=c["overlap_s"],
-                cut_in_speech=chunk.cut_in_speech,
-                model="base",
-                audio_key=f"{job_id}/{chunk.index}",
-                spans=[TimeSpan(start=s / SAMPLE_RATE, end=e / SAMPLE_RATE) for s, e in chunk.spans],
-                options=TranscriptionOptions(language="en"),
-                duration=round(audio.size / SAMPLE_RATE, 3),
+        recording = self.chunk_plan.plan_recording(audio, self.chunking)
+        return [
+            self.transcribing.LoadedChunk(
+                self.chunk_plan.chunk_requested(
+                    job_id,
+                    recording,
+                    chunk,
+                    overlap_s=self.chunking.overlap_s,
+                    model="base",
+                    audio_key=f"{job_id}/{chunk.index}",
+                    options=TranscriptionOptions(language="en"),
+                    language_probability=None,
+                ),
+                recording.packed(chunk),
             )
-            packed = np.concatenate([audio[s:e] for s, e in chunk.spans]).astype(np.float32)
-            loaded.append(self.transcribing.LoadedChunk(request, packed))
-        return loaded
+            for chunk in recording.chunks
+        ]
 
     def run(self, recordings: list[np.ndarray], *, pipelined: bool = False) -> dict[str, Any]:
         """Every recording as one job; chunk events interleaved across jobs as concurrent splits publish them,

@@ -26,21 +26,19 @@ from pydantic import TypeAdapter
 
 from ingest.service import chunk_key
 from ingest.storage import ObjectNotFound, ObjectStore, StorageError
-from processors.audio import SAMPLE_RATE, UndecodableAudio, decode_audio
+from processors.audio import UndecodableAudio, decode_audio
 from processors.chunk_audio import put_chunk
+from processors.chunk_plan import chunk_requested, plan_recording
 from processors.engine import Transcriber
 from processors.metrics import WorkerMetrics
-from processors.planning import PlannedChunk, plan_chunks
 from processors.scratch import out_of_space, reason
 from processors.settings import ChunkingSettings
-from processors.speech import SpeechOptions, find_speech, level_speech
 from processors.transport import Emitter, Source, parse
 from schemas import (
     ChunkRequested,
     JobError,
     JobStatus,
     JobStatusChanged,
-    TimeSpan,
     TranscriptionRequested,
 )
 
@@ -128,53 +126,33 @@ async def handle_request(raw: bytes | None, source: Source, res: SplitResources,
 
 
 def _split(request: TranscriptionRequested, res: SplitResources) -> _Split:
-    audio = _fetch_and_decode(request, res)
-    settings = res.chunking
-    speech = find_speech(audio, SpeechOptions(max_region_s=settings.target_s, recheck_gap_s=settings.recheck_gap_s))
-    if settings.level_dbfs is not None:
-        audio = level_speech(audio, speech, target_dbfs=settings.level_dbfs)
-    plan = plan_chunks(
-        speech,
-        audio.size,
-        target=int(settings.target_s * SAMPLE_RATE),
-        overlap=int(settings.overlap_s * SAMPLE_RATE),
-        join_gap=int(settings.join_gap_s * SAMPLE_RATE),
-    )
-    duration = round(audio.size / SAMPLE_RATE, 3)
+    recording = plan_recording(_fetch_and_decode(request, res), res.chunking)
     options = request.options
     probability = None
-    if options.language is None and len(plan) > 1:
+    if options.language is None and len(recording.chunks) > 1:
         # Once per job, on its first speech; a single chunk detects it on its own window, which costs nothing.
-        language, probability = res.transcriber.decoder.detect_language(_packed(audio, plan[0]))
+        language, probability = res.transcriber.decoder.detect_language(recording.packed(recording.chunks[0]))
         options = options.model_copy(update={"language": language})
     chunks = []
-    for chunk in plan:
+    for chunk in recording.chunks:
         key = chunk_key(request.job_id, chunk.index)
         try:
-            put_chunk(res.store, key, _packed(audio, chunk))
+            put_chunk(res.store, key, recording.packed(chunk))
         except StorageError as e:
             raise JobFailed("storage_error", f"the chunks could not be written to the store: {e}") from e
         chunks.append(
-            ChunkRequested(
-                job_id=request.job_id,
-                index=chunk.index,
-                count=len(plan),
-                owned=TimeSpan(start=chunk.owned[0] / SAMPLE_RATE, end=chunk.owned[1] / SAMPLE_RATE),
-                overlap_s=settings.overlap_s,
-                cut_in_speech=chunk.cut_in_speech,
+            chunk_requested(
+                request.job_id,
+                recording,
+                chunk,
+                overlap_s=res.chunking.overlap_s,
                 model=res.transcriber.model_name,
                 audio_key=key,
-                spans=[TimeSpan(start=s / SAMPLE_RATE, end=e / SAMPLE_RATE) for s, e in chunk.spans],
                 options=options,
-                duration=duration,
                 language_probability=probability,
             )
         )
-    return _Split(duration=duration, chunks=chunks)
-
-
-def _packed(audio: npt.NDArray[np.float32], chunk: PlannedChunk) -> npt.NDArray[np.float32]:
-    return np.concatenate([audio[start:end] for start, end in chunk.spans]).astype(np.float32, copy=False)
+    return _Split(duration=recording.duration, chunks=chunks)
 
 
 def _fetch_and_decode(request: TranscriptionRequested, res: SplitResources) -> npt.NDArray[np.float32]:
