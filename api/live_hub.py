@@ -69,7 +69,6 @@ class LiveHub:
                 "group.id": "scribeflow-api-live",  # required by the client; nothing is committed under it
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
-                "fetch.wait.max.ms": 20,
             }
         )
         try:

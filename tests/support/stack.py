@@ -33,6 +33,19 @@ class RunningStack:
     """An admin key the test run made with `scribeflow keys create` (None when authentication is off)."""
     env: dict[str, str] = field(default_factory=dict)
     """The environment the stack was started with (the CLI needs it to reach the same database)."""
+    _client: httpx.Client | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> httpx.Client:
+        """One client for every call until the stack stops: a client per request builds a TLS context each time,
+        about 30 ms of CPU that a test polling a job every 0.2 s takes from the stack it measures on two cores."""
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.Client()
+        return self._client
+
+    def close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
 
     def wait_ready(self, timeout: float = 120) -> None:
         """Until `/ready` answers 200 (after the launcher restarted a killed child, say)."""
@@ -55,17 +68,16 @@ class RunningStack:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        kwargs.setdefault("timeout", 30)
-        return httpx.get(f"{self.base_url}{path}", headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+        return self.request("GET", path, **kwargs)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("timeout", 30)
         headers = {**self.headers, **kwargs.pop("headers", {})}
-        return httpx.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
+        return self.client.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("timeout", 60)
-        return httpx.post(f"{self.base_url}{path}", headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+        return self.request("POST", path, **kwargs)
 
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -170,6 +182,7 @@ def _balanced(log_path: Path, workers: int) -> bool:
 
 def stop_stack(stack: RunningStack, timeout: float = 60) -> int:
     """SIGTERM, as a service manager would; returns the launcher's exit code."""
+    stack.close_client()
     if stack.process.poll() is None:
         stack.process.send_signal(signal.SIGTERM)
         try:
