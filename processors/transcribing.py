@@ -73,7 +73,7 @@ def transcribe_chunks(
             options = replace(_options(chunk.request), retry_unlikely=False)
             windows.append(Window(audio, options, first[retry.chunk].language))
         for retry, result in zip(retries, decoder.decode(windows), strict=True):
-            if result.silent or _doubtful(result):
+            if result.silent or _doubtful(result, recovery):
                 continue
             lo, hi = retry.stretch
             convert = _shifted(timelines[retry.chunk], retry.packed_start)
@@ -114,11 +114,14 @@ def _retries(
     return retries
 
 
-def _doubtful(result: WindowResult) -> bool:
-    """A recovery decode caught in a repetition loop even after the fallback is invented, not heard. A low
-    log-probability alone is not enough to drop it: the bare engine keeps such text too (and silence, where the
-    model says so, is already dropped)."""
-    return result.compression_ratio > COMPRESSION_RATIO_THRESHOLD
+def _doubtful(result: WindowResult, recovery: RecoveryOptions) -> bool:
+    """A recovery decode caught in a repetition loop even after the fallback is invented, not heard; so are words
+    the model hardly believes (`RecoveryOptions.min_probability`). A low log-probability alone is not enough to
+    drop it: the bare engine keeps such text too (and silence, where the model says so, is already dropped)."""
+    if result.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
+        return True
+    believed = sum(w.probability for w in result.words) / max(len(result.words), 1)
+    return bool(result.words) and believed < recovery.min_probability
 
 
 def _in_order(words: list[_Word], max_word_s: float) -> list[_Word]:

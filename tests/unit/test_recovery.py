@@ -12,9 +12,9 @@ from schemas.chunks import ChunkRequested, TimeSpan
 from schemas.transcript import TranscriptionOptions
 
 
-def _result(words: list[tuple[str, float, float]]) -> WindowResult:
+def _result(words: list[tuple[str, float, float]], probability: float = 0.9) -> WindowResult:
     return WindowResult(
-        words=[DecodedWord(w, s, e, 0.9, (1,)) for w, s, e in words],
+        words=[DecodedWord(w, s, e, probability, (1,)) for w, s, e in words],
         language="en",
         language_probability=1.0,
         avg_logprob=-0.2,
@@ -79,3 +79,20 @@ def test_a_sentence_the_decode_skipped_is_recovered_under_words_stretched_over_i
     assert [w.word for w in result.words][-3:] == ["this", "is", "it"], "the stretched words stay before 'it'"
     times = [t for w in result.words for t in (w.start, w.end)]
     assert times == sorted(times), "words follow each other in time"
+
+
+def test_a_pause_the_retry_takes_for_a_word_it_hardly_believes_adds_nothing() -> None:
+    # jfk.flac as AAC: "ask" timed across the pause before it, and the retry of the pause says "And..." (p 0.24).
+    first = _result(
+        [("fellow", 0.3, 1.56), ("Americans", 1.56, 2.1), ("ask", 2.1, 3.72), ("not", 3.72, 4.24), ("what", 4.24, 4.6)]
+    )
+    doubted = ScriptedDecoder(first, _result([("And...", 0.0, 1.42)], probability=0.24))
+    [result] = transcribe_chunks(doubted, [_chunk(5.0)], RecoveryOptions(rounds=1))  # type: ignore[arg-type]
+    assert len(doubted.calls) == 2, "the pause under the stretched word is decoded again"
+    assert [w.word for w in result.words] == ["fellow", "Americans", "ask", "not", "what"]
+    assert result.recovered_stretches == 0
+
+    believed = ScriptedDecoder(first, _result([("And", 0.2, 0.5), ("so", 0.5, 0.9)], probability=0.6))
+    [result] = transcribe_chunks(believed, [_chunk(5.0)], RecoveryOptions(rounds=1))  # type: ignore[arg-type]
+    assert [w.word for w in result.words] == ["fellow", "Americans", "And", "so", "ask", "not", "what"]
+    assert result.recovered_stretches == 1
