@@ -4,6 +4,7 @@ without Kafka clients or a store."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,9 @@ class PlannedRecording:
 
 
 def plan_recording(audio: npt.NDArray[np.float32], settings: ChunkingSettings) -> PlannedRecording:
-    speech = find_speech(audio, SpeechOptions(max_region_s=settings.target_s, recheck_gap_s=settings.recheck_gap_s))
+    threads = settings.vad_threads or os.cpu_count() or 1
+    options = SpeechOptions(max_region_s=settings.target_s, recheck_gap_s=settings.recheck_gap_s, threads=threads)
+    speech = find_speech(audio, options)
     if settings.level_dbfs is not None:
         audio = level_speech(audio, speech, target_dbfs=settings.level_dbfs)
     plan = plan_chunks(

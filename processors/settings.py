@@ -38,6 +38,9 @@ class ChunkingSettings(BaseModel):
     unset leaves the levels as recorded."""
     recheck_gap_s: float = Field(default=1.0, gt=0)
     """Stretches VAD calls silence from this length on are checked again with a fresh VAD state."""
+    vad_threads: int = Field(default=0, ge=0)
+    """Threads that hear a long recording's minutes for VAD at once (0: one per core). A single long job on a GPU
+    worker waits on this step; the speech found is the same for any number."""
 
     @model_validator(mode="after")
     def _fits_a_window(self) -> Self:

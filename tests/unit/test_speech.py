@@ -9,7 +9,16 @@ import pytest
 
 from processors.audio import SAMPLE_RATE, decode_audio
 from processors.recovery import RecoveryOptions, clip, uncovered
-from processors.speech import Region, SpeechOptions, find_speech, level_speech
+from processors.speech import (
+    FRAME,
+    PIECE_FRAMES,
+    Region,
+    SpeechOptions,
+    find_speech,
+    level_speech,
+    piecewise_probabilities,
+    speech_probabilities,
+)
 from processors.timeline import PackedTimeline
 from tests.support.audio import shared
 
@@ -56,6 +65,28 @@ def test_long_silences_are_checked_again(long_file: tuple[np.ndarray, int, int])
     assert _covered(once, lo, hi) < 0.75, "the effect this guards against is gone: revisit the recheck"
     assert _covered(twice, lo, hi) > 0.8
     assert all(a.end <= b.start for a, b in itertools.pairwise(twice))
+
+
+def test_vad_leaves_the_audio_it_hears_untouched(long_file: tuple[np.ndarray, int, int]) -> None:
+    # Whole frames, as a live session's VAD passes and the pieces of a long recording are: faster-whisper's VAD
+    # zeroes the last 64 samples of the array it is given.
+    audio, _, _ = long_file
+    heard = audio[: 40 * FRAME * 100].copy()
+    before = heard.copy()
+    speech_probabilities(heard)
+    find_speech(heard)
+    assert np.array_equal(heard, before)
+
+
+def test_a_long_recording_is_heard_in_pieces_alike_on_any_number_of_threads(
+    long_file: tuple[np.ndarray, int, int],
+) -> None:
+    audio, _, _ = long_file
+    assert audio.size > 2 * PIECE_FRAMES * FRAME
+    one = piecewise_probabilities(audio, threads=1)
+    assert one.size == -(-audio.size // FRAME)
+    assert np.array_equal(one, piecewise_probabilities(audio, threads=3))
+    assert find_speech(audio, SpeechOptions(threads=1)) == find_speech(audio, SpeechOptions(threads=4))
 
 
 def test_levelling_brings_a_quiet_voice_up_to_its_neighbours() -> None:
