@@ -23,10 +23,11 @@ from processors.audio import SAMPLE_RATE
 FRAME = 512  # samples per Silero VAD decision: 32 ms at 16 kHz
 _SPLIT_SILENCE = int(0.098 * SAMPLE_RATE)  # a region over the maximum is split at a silence at least this long
 # Pieces of a long recording for VAD, and the audio before each that warms its fresh state up (its frames are
-# dropped). On the long-recording benchmark's recording and the twelve English recordings three times over, the
-# service's WER with 60 s pieces and 4 s of warm-up was 11.84 and 6.71 % against 12.66 and 6.80 % heard whole, with
-# 12 stretches to recover instead of 19 (other sizes: 11.71 to 12.41 and 6.71 to 7.69 %, this benchmark's spread);
-# about 2 % of frames fall on the other side of the threshold. The split took 1.04 s instead of 1.46 s on 2 cores.
+# dropped). The split's VAD of the 11.5-minute benchmark recording took 1.22 s instead of 1.46 s on 2 cores; a GPU
+# worker has more cores for it, and a single long job there waited on this step. About 2 % of frames fall on the
+# other side of the threshold, and the service's WER moved within its spread: 11.90 against 12.66 % on that
+# recording's samples, 13.04 against 12.28 % on the same recording as its FLAC file decodes, 6.90 against 6.80 %
+# on the twelve English recordings three times over (other piece sizes: 11.71 to 12.41 and 6.71 to 7.69 %).
 PIECE_FRAMES = 1875  # 60 s
 WARMUP_FRAMES = 125  # 4 s
 
