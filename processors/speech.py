@@ -5,8 +5,8 @@ goes deaf for seconds after some changes of voice or room (a 26 s recording that
 half of its speech inside a long file), so every long stretch VAD calls silence is listened to again with a fresh
 state. And Whisper's log-mel features keep only 80 dB below the loudest sound of a window, so a quiet speaker next
 to a loud one reads as silence; each speech region is therefore brought to a common level before decoding.
-For the same reason a long recording is heard in pieces, each with a fresh state warmed up on the audio before
-it, which also lets the pieces run on several cores.
+A long recording is heard in fixed pieces, each with a fresh state warmed up on the audio before it, so that the
+pieces can run on several cores; the recheck is still needed (a piece's state goes deaf too).
 """
 
 from __future__ import annotations

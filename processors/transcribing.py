@@ -120,8 +120,9 @@ def _doubtful(result: WindowResult, recovery: RecoveryOptions) -> bool:
     drop it: the bare engine keeps such text too (and silence, where the model says so, is already dropped)."""
     if result.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
         return True
-    believed = sum(w.probability for w in result.words) / max(len(result.words), 1)
-    return bool(result.words) and believed < recovery.min_probability
+    if not result.words:
+        return False
+    return sum(w.probability for w in result.words) / len(result.words) < recovery.min_probability
 
 
 def _in_order(words: list[_Word], max_word_s: float) -> list[_Word]:
