@@ -10,7 +10,9 @@ Per turn, against an offline Silero VAD of the recording (speech stretches close
 silence joined), not the server's own VAD:
 - end of speech → `completed`: from the end of the last stretch a completed turn covers (the 500 ms of silence
   the server waits for is counted in);
-- speech start → first `delta`: from the start of the first stretch a turn covers.
+- speech start → first `delta`: from the start of the first stretch a turn covers, or from the turn's own start
+  where that stretch began before it (a turn that goes on from one cut after 15 s of speech, or one the server's
+  VAD split where the offline VAD did not).
 WER (Whisper's English normaliser, jiwer) of all completed turns against the joined references, beside the WER of
 the bare engine transcribing the same recording offline (same model and threads, beam 5, language en).
 
@@ -59,6 +61,8 @@ class Turn:
     start: float = 0.0
     end: float = 0.0
     transcript: str = ""
+    deltas: list[tuple[float, str]] = field(default_factory=list)
+    """(seconds into the session, text) of each delta, for `--turns`."""
 
 
 @dataclass
@@ -130,6 +134,7 @@ async def play(url: str, key: str | None, pcm: bytes, delay_s: float) -> Session
                 if kind.endswith("transcription.delta"):
                     turn = run.turns.setdefault(event["item_id"], Turn(event["item_id"]))
                     turn.first_delta = turn.first_delta if turn.first_delta is not None else now
+                    turn.deltas.append((round(now, 3), event["delta"]))
                 elif kind.endswith("transcription.completed"):
                     turn = run.turns.setdefault(event["item_id"], Turn(event["item_id"]))
                     turn.completed, turn.transcript = now, event["transcript"]
@@ -155,7 +160,9 @@ def latencies(run: SessionRun, stretches: list[tuple[float, float]]) -> tuple[li
         if last_end <= turn.end + 0.05:  # a turn cut inside speech (over 15 s) has no end of speech
             to_end.append(turn.completed - last_end)
         if turn.first_delta is not None:
-            to_delta.append(turn.first_delta - min(s[0] for s in covered))
+            # A turn that goes on from one cut inside speech (over 15 s), or that the server's VAD split where the
+            # offline one did not, starts inside a stretch: its speech starts where the turn does.
+            to_delta.append(turn.first_delta - max(min(s[0] for s in covered), turn.start))
     return to_end, to_delta
 
 
@@ -180,6 +187,7 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--turns", type=Path, help="also write every turn (times, deltas, text) here as JSON lines")
     args = parser.parse_args()
 
     from tests.support.audio import encode
@@ -223,6 +231,8 @@ def main() -> int:
                         f"{wer:>6.2f} {offline:>13.2f}" + (f"  errors: {problems}" if problems else "")
                     )
                     print(lines[-1], flush=True)
+                    if args.turns:
+                        _dump_turns(args.turns, name, count, runs, stretches)
         finally:
             stop_stack(stack)
     table = "\n".join(lines)
@@ -230,6 +240,28 @@ def main() -> int:
     if not args.no_record:
         record("realtime", table, title="Realtime sessions (`benchmarks/realtime.py`)")
     return 0
+
+
+def _dump_turns(
+    path: Path, name: str, count: int, runs: list[SessionRun], stretches: list[tuple[float, float]]
+) -> None:
+    with path.open("a") as out:
+        for session, run in enumerate(runs):
+            for turn in sorted(run.turns.values(), key=lambda t: t.start):
+                covered = [s for s in stretches if s[1] > turn.start and s[0] < turn.end]
+                row = {
+                    "recording": name,
+                    "sessions": count,
+                    "session": session,
+                    "item": turn.item_id,
+                    "start": turn.start,
+                    "end": turn.end,
+                    "speech": covered,
+                    "completed": turn.completed,
+                    "deltas": turn.deltas,
+                    "transcript": turn.transcript,
+                }
+                out.write(json.dumps(row) + "\n")
 
 
 async def _concurrently(url: str, key: str | None, pcm: bytes, count: int) -> list[SessionRun]:

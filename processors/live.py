@@ -91,8 +91,9 @@ class LiveEngine:
                 await self._flush()
         # One interim decode per batch of input, the most overdue first: the runner reads input again in between,
         # so a turn that just ended (its final decode, what a client waits for) never queues behind several
-        # sessions' interim decodes.
-        due = [s for s in self.sessions.values() if s.interim_due()]
+        # sessions' interim decodes. Time nobody's decode is due goes to turns still waiting for their first words.
+        sessions = list(self.sessions.values())
+        due = [s for s in sessions if s.interim_due()] or [s for s in sessions if s.interim_due(spare=True)]
         if due:
             await self._interim(max(due, key=lambda s: s.overdue()))
             await self._flush()
@@ -212,13 +213,11 @@ class LiveEngine:
                     )
                 self._say(LiveCommitted(job_id=session.session_id, item_id=finished.item_id, previous_item_id=None))
                 await self._complete(session, finished)
-                turn = session.open_turn(int(finished.end * 16_000))
-                turn.start = turn.speech_started = int(finished.end * 16_000)
-                turn.continues = True
-                if vad:
+                following = session.turn
+                if vad and following is not None:
                     self._say(
                         LiveSpeechStarted(
-                            job_id=session.session_id, item_id=turn.item_id, audio_start_ms=turn.start // 16
+                            job_id=session.session_id, item_id=following.item_id, audio_start_ms=following.start // 16
                         )
                     )
         limits = self._limits[session.session_id]

@@ -32,6 +32,7 @@ from schemas.transcript import Word
 VAD_CONTEXT_FRAMES = 32  # one second of audio before new frames, so each VAD pass starts warmed up
 END_PAD_S = 0.4  # audio decoded after the last speech frame of a turn
 EDGE_S = 0.5  # a word ending this close to the end of the audio decoded may still change
+PAUSED_S = 0.25  # ... unless the speaker has been silent this long
 KEEP_S = 2.0  # audio kept before an open turn could start, beyond the context (prefix padding, VAD context)
 
 Decode = Callable[[Window], WindowResult]
@@ -43,7 +44,8 @@ class LivePolicy:
     """An open turn is decoded again after this much new audio."""
     first_interim_s: float = 0.5
     """The first decode of a turn comes after this much speech, and the second this much later: two decodes must
-    agree before the first words go out."""
+    agree before the first words go out. Until the turn has a final word, later decodes come this often too when
+    the worker has nothing else due (`interim_due(spare=True)`)."""
     max_turn_s: float = 15.0
     """Longer turns are cut after their last final word."""
     prompt_chars: int = 200
@@ -197,13 +199,16 @@ class LiveSession:
         )
         return self.turn
 
-    def interim_due(self) -> bool:
+    def interim_due(self, *, spare: bool = False) -> bool:
+        """Whether the open turn is due its next decode. `spare`: the worker has nothing else due, so a turn still
+        without final words is decoded again at the shorter interval (its first words go out sooner)."""
         turn = self.turn
         if turn is None:
             return False
         if turn.decodes == 0:
             return self._length - turn.speech_started >= self.policy.first_interim_s * SAMPLE_RATE
-        every = self.policy.first_interim_s if turn.decodes == 1 else self.policy.interim_s
+        quick = turn.decodes == 1 or (spare and not turn.final)
+        every = self.policy.first_interim_s if quick else self.policy.interim_s
         return self._length - turn.decoded_to >= every * SAMPLE_RATE
 
     def overdue(self) -> int:
@@ -218,12 +223,14 @@ class LiveSession:
         words, _result = self._decode_from(turn, end, final=False)
         turn.decoded_to = end
         turn.decodes += 1
+        agreed = agreed_prefix([w.word for w in turn.pending], [w.word for w in words])
         # A last word at the edge of the audio heard so far may be cut short, and its punctuation ("country."
-        # before "can do for you") is a guess: it waits for a decode that hears past it.
-        cap = len(words)
-        if words and words[-1].end > end / SAMPLE_RATE - EDGE_S:
-            cap -= 1
-        agreed = min(agreed_prefix([w.word for w in turn.pending], [w.word for w in words]), cap)
+        # before "can do for you") is a guess: it waits for a decode that hears past it. Unless the speaker has
+        # paused (server VAD): a word before a pause is whole (a lone "Um", "And" before a breath). Whisper
+        # stretches the last word to the end of the audio, so its own times cannot tell.
+        paused = end - self.detector.last_voiced >= PAUSED_S * SAMPLE_RATE
+        if words and words[-1].end > end / SAMPLE_RATE - EDGE_S and not paused:
+            agreed = min(agreed, len(words) - 1)
         newly = words[:agreed]
         turn.final.extend(newly)
         turn.pending = words[agreed:]
@@ -234,12 +241,21 @@ class LiveSession:
         return turn is not None and self._length - turn.start > self.policy.max_turn_s * SAMPLE_RATE
 
     def cut(self) -> FinishedTurn | None:
-        """Ends an over-long turn after its last final word (None when it has none yet)."""
+        """Ends an over-long turn after its last final word and opens the turn that goes on from there; None (and
+        nothing changes) while the turn has no final word."""
         turn = self.turn
         if turn is None or not turn.final:
             return None
         finished = self._finished(turn, turn.final, turn.final_end, "", None)
-        self.turn = None
+        at = round(finished.end * SAMPLE_RATE)
+        following = self.open_turn(at)
+        following.start = following.speech_started = at
+        following.continues = True
+        # The words already heard after the cut wait for agreement as they did in the turn that was cut: the next
+        # decode, on the usual schedule, can make them final (starting over would hold them back two decodes).
+        following.pending = turn.pending
+        following.decodes = turn.decodes
+        following.decoded_to = turn.decoded_to
         return finished
 
     def finish(self, end: int | None = None) -> FinishedTurn:

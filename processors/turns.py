@@ -34,6 +34,11 @@ class TurnDetector:
         self._silent_frames = 0
 
     @property
+    def last_voiced(self) -> int:
+        """End (sample) of the last frame heard as speech (at or above the lower threshold)."""
+        return self._last_voiced * FRAME
+
+    @property
     def position(self) -> int:
         """Samples fed so far."""
         return self._frame * FRAME
