@@ -30,6 +30,7 @@ from api.retention import run_retention
 from api.routes import accuracy as accuracy_route
 from api.routes import audio, health, jobs, models, realtime
 from api.routes import metrics as metrics_route
+from api.routes import speakers as speakers_route
 from api.settings import ApiSettings
 from api.watch import JobWatcher
 from api.webhook_store import WebhookStore
@@ -136,6 +137,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     openapi.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(speakers_route.router)
     app.include_router(audio.router)
     app.include_router(models.router)
     app.include_router(accuracy_route.router)

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from schemas import (
     Segment,
+    SpeakerTurn,
     Task,
     Transcript,
     TranscriptionDiarizedJson,
@@ -162,3 +163,14 @@ def render(
         return to_diarized(transcript).model_dump_json()
     usage = UsageDuration(seconds=transcript.duration or 0.0)
     return TranscriptionJson(text=transcript.text, usage=usage).model_dump_json()
+
+
+def to_rttm(recording: str, turns: list[SpeakerTurn]) -> str:
+    """NIST's RTTM, as diarization scorers read it: one `SPEAKER` line per turn (onset and duration in seconds).
+    Fields are separated by spaces, so spaces in a speaker's name become underscores."""
+    lines = []
+    for turn in turns:
+        name = "_".join(turn.speaker.split()) or "_"
+        duration = max(0.0, turn.end - turn.start)
+        lines.append(f"SPEAKER {recording} 1 {turn.start:.3f} {duration:.3f} <NA> <NA> {name} <NA> <NA>")
+    return "".join(line + "\n" for line in lines)

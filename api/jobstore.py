@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Connection, Engine, text
 
 from api.database import Dialect, iso
@@ -24,10 +25,13 @@ from schemas import (
     PostprocessReport,
     Segment,
     SegmentTranscribed,
+    SpeakerTurn,
     Transcript,
     TranscriptionOptions,
     TranscriptionRequested,
 )
+
+_TURNS: TypeAdapter[list[SpeakerTurn]] = TypeAdapter(list[SpeakerTurn])
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,8 @@ class JobStore:
                             coalesce(:audio_seconds_done, 0), coalesce(audio_seconds_done, 0)
                         ),
                         recovered_stretches = coalesce(:recovered_stretches, recovered_stretches),
-                        postprocess = coalesce(:postprocess, postprocess)
+                        postprocess = coalesce(:postprocess, postprocess),
+                        speaker_turns = coalesce(:speaker_turns, speaker_turns)
                     WHERE id = :id AND status = :status AND (:moved OR NOT :terminal)
                     RETURNING model, language, duration, webhook_url"""
                 ),
@@ -140,6 +145,9 @@ class JobStore:
                     "audio_seconds_done": event.audio_seconds_done,
                     "recovered_stretches": event.recovered_stretches,
                     "postprocess": event.postprocess.model_dump_json() if event.postprocess else None,
+                    "speaker_turns": (
+                        _TURNS.dump_json(event.speaker_turns).decode() if event.speaker_turns is not None else None
+                    ),
                 },
             ).first()
         if moved is None or updated is None:
@@ -198,6 +206,12 @@ class JobStore:
                 return _to_job(record, None, complete=stored == (record["segment_count"] or 0))
             segments = _segments(db, job_id, record["segment_count"])
         return _to_job(record, segments, complete=segments is not None)
+
+    def speaker_turns(self, job_id: str) -> list[SpeakerTurn] | None:
+        """Who spoke when in a completed diarized job; None when none were stored."""
+        with self.engine.connect() as db:
+            stored = db.execute(text("SELECT speaker_turns FROM jobs WHERE id = :id"), {"id": job_id}).scalar()
+        return _TURNS.validate_json(str(stored)) if stored else None
 
     def delete(self, job_id: str) -> tuple[str | None, int]:
         """Removes the job's rows and transcript, and remembers the id so that its events still on Kafka cannot
@@ -357,6 +371,7 @@ def _to_job(record: dict[str, Any], segments: list[Segment] | None, *, complete:
     options = record["options"]
     error = record["error"]
     postprocess = record.get("postprocess")
+    turns = record.get("speaker_turns")
     return Job(
         id=str(record["id"]),
         status=status,
@@ -376,5 +391,6 @@ def _to_job(record: dict[str, Any], segments: list[Segment] | None, *, complete:
         audio_seconds_done=record["audio_seconds_done"] if record["chunks_total"] is not None else None,
         recovered_stretches=record["recovered_stretches"],
         postprocess=PostprocessReport.model_validate_json(str(postprocess)) if postprocess else None,
+        speaker_turns=_TURNS.validate_json(str(turns)) if turns and result is not None else None,
         result=result,
     )

@@ -136,10 +136,12 @@ def transcription_seconds(audio: npt.NDArray[np.float32], threads: int) -> float
     return time.perf_counter() - started
 
 
-def service(
-    path: Path, duration: float, reference: Reference, threads: int
-) -> tuple[str, float, Scores, int, int, float, float]:
-    """The many-voice file through a stack: plain, then diarized; a row for the table."""
+Row = tuple[str, float, Scores, int, int, float, float | None]
+
+
+def service(path: Path, duration: float, reference: Reference, threads: int) -> list[Row]:
+    """The many-voice file through a stack: plain, then diarized; rows for the table, scoring the job's speaker
+    turns (`/v1/jobs/{id}/speakers`) and its words' speakers."""
     from tests.support.stack import start_stack, stop_stack
 
     with tempfile.TemporaryDirectory(prefix="scribeflow-bench-") as data:
@@ -155,29 +157,27 @@ def service(
                 if job["status"] != "completed":
                     raise RuntimeError(f"the service failed the job: {job.get('error')}")
             words = stack.get(f"/v1/jobs/{job['id']}", params={"format": "verbose_json"}).json()["words"]
+            listed = stack.get(f"/v1/jobs/{job['id']}/speakers").json()["data"]
         finally:
             stop_stack(stack)
-    turns: Reference = []
+    by_words: Reference = []
     for word in words:
-        if turns and turns[-1][2] == word["speaker"] and word["start"] - turns[-1][1] < 0.3:
-            turns[-1] = (turns[-1][0], word["end"], word["speaker"])
+        if by_words and by_words[-1][2] == word["speaker"] and word["start"] - by_words[-1][1] < 0.3:
+            by_words[-1] = (by_words[-1][0], word["end"], word["speaker"])
         else:
-            turns.append((word["start"], word["end"], word["speaker"]))
+            by_words.append((word["start"], word["end"], word["speaker"]))
+    by_turns: Reference = [(t["start"], t["end"], t["speaker"]) for t in listed]
     plain, diarized = walls
-    name = f"service, diarize=true, {DEFAULT_VOICE_MODEL} (words)"
-    found = len({t[2] for t in turns})
-    return (
-        name,
-        duration / 60,
-        der(reference, turns, duration),
-        len({r[2] for r in reference}),
-        found,
-        diarized - plain,
-        plain,
-    )
+    rows: list[Row] = []
+    for what, turns in (("speaker turns", by_turns), ("words", by_words)):
+        name = f"service, diarize=true, {DEFAULT_VOICE_MODEL} ({what})"
+        found = len({t[2] for t in turns})
+        scores = der(reference, turns, duration)
+        rows.append((name, duration / 60, scores, len({r[2] for r in reference}), found, diarized - plain, plain))
+    return rows
 
 
-def table(rows: Sequence[tuple[str, float, Scores, int, int, float, float | None]], threads: int) -> str:
+def table(rows: Sequence[Row], threads: int) -> str:
     lines = [
         f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; CAM++ (ONNX Runtime) and "
         f"GE2E (numpy) voice encoders, {threads} threads; DER with a 0.25 s collar, overlap scored",
@@ -237,7 +237,7 @@ def main() -> int:
                 )
                 print(table(rows, args.threads).splitlines()[-1], flush=True)
         if not args.no_service:
-            rows.append(service(voices_path, voices_audio.size / SAMPLE_RATE, voices_reference, args.threads))
+            rows += service(voices_path, voices_audio.size / SAMPLE_RATE, voices_reference, args.threads)
     text = table(rows, args.threads)
     print(text)
     if not args.no_record:

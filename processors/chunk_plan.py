@@ -26,10 +26,24 @@ class PlannedRecording:
     audio: npt.NDArray[np.float32]
     """The recording with its speech levelled (unless the settings leave levels as recorded)."""
     chunks: list[PlannedChunk]
+    speech: tuple[tuple[int, int], ...] = ()
+    """Where VAD heard speech (samples, before padding), in order."""
 
     @property
     def duration(self) -> float:
         return round(self.audio.size / SAMPLE_RATE, 3)
+
+    def voiced(self, chunk: PlannedChunk) -> list[tuple[int, int]]:
+        """The speech inside the chunk's spans: its audio without the padding and the short pauses it keeps."""
+        out = []
+        for start, end in chunk.spans:
+            for lo, hi in self.speech:
+                if hi <= start:
+                    continue
+                if lo >= end:
+                    break
+                out.append((max(lo, start), min(hi, end)))
+        return out
 
     def packed(self, chunk: PlannedChunk) -> npt.NDArray[np.float32]:
         """The chunk's audio as stored: its spans back to back."""
@@ -49,7 +63,7 @@ def plan_recording(audio: npt.NDArray[np.float32], settings: ChunkingSettings) -
         overlap=int(settings.overlap_s * SAMPLE_RATE),
         join_gap=int(settings.join_gap_s * SAMPLE_RATE),
     )
-    return PlannedRecording(audio, plan)
+    return PlannedRecording(audio, plan, tuple(sorted(r.voiced for r in speech)))
 
 
 def chunk_requested(
@@ -73,6 +87,7 @@ def chunk_requested(
         model=model,
         audio_key=audio_key,
         spans=[TimeSpan(start=s / SAMPLE_RATE, end=e / SAMPLE_RATE) for s, e in chunk.spans],
+        speech=[TimeSpan(start=s / SAMPLE_RATE, end=e / SAMPLE_RATE) for s, e in recording.voiced(chunk)],
         options=options,
         duration=recording.duration,
         language_probability=language_probability,

@@ -27,7 +27,7 @@ MIN_WINDOWS = 4
 
 
 @dataclass(frozen=True)
-class SpeakerTurn:
+class VoiceTurn:
     start: float
     end: float
     speaker: int
@@ -96,10 +96,10 @@ def cluster(
     return labels
 
 
-def speaker_turns(windows: Sequence[tuple[float, float]], labels: npt.NDArray[np.int64]) -> list[SpeakerTurn]:
+def speaker_turns(windows: Sequence[tuple[float, float]], labels: npt.NDArray[np.int64]) -> list[VoiceTurn]:
     """Turns from labelled windows ((start, end) seconds, in time order): where windows overlap, the boundary is
     halfway between their centres."""
-    turns: list[SpeakerTurn] = []
+    turns: list[VoiceTurn] = []
     for n, ((start, end), label) in enumerate(zip(windows, labels, strict=True)):
         lo, hi = start, end
         if n > 0 and windows[n - 1][1] > start:
@@ -110,13 +110,13 @@ def speaker_turns(windows: Sequence[tuple[float, float]], labels: npt.NDArray[np
             hi = ((start + end) / 2 + (following[0] + following[1]) / 2) / 2
         speaker = int(label)
         if turns and turns[-1].speaker == speaker and lo - turns[-1].end < 0.5:
-            turns[-1] = SpeakerTurn(turns[-1].start, max(turns[-1].end, hi), speaker)
+            turns[-1] = VoiceTurn(turns[-1].start, max(turns[-1].end, hi), speaker)
         else:
-            turns.append(SpeakerTurn(lo, hi, speaker))
+            turns.append(VoiceTurn(lo, hi, speaker))
     return turns
 
 
-def assign_speakers(spans: Sequence[tuple[float, float]], turns: Sequence[SpeakerTurn]) -> list[int | None]:
+def assign_speakers(spans: Sequence[tuple[float, float]], turns: Sequence[VoiceTurn]) -> list[int | None]:
     """For each (start, end) span (a word), the speaker of the turn it overlaps most; the nearest turn where it
     overlaps none; None when there are no turns."""
     if not turns:

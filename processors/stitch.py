@@ -26,7 +26,16 @@ from processors.speakers import held_groups, known_voices, label_segments, voice
 from processors.stitching import StitchStep, new_state, stitch
 from processors.transport import Emitter, Source, parse
 from processors.voices import LazyEncoder
-from schemas import ChunkResult, ChunkTranscribed, JobError, JobStatus, JobStatusChanged, Segment, SegmentTranscribed
+from schemas import (
+    ChunkResult,
+    ChunkTranscribed,
+    JobError,
+    JobStatus,
+    JobStatusChanged,
+    Segment,
+    SegmentTranscribed,
+    SpeakerTurn,
+)
 from schemas.postprocess import PostprocessRequested, TranscriptDraft
 from schemas.state import HeldSegments, StitchState
 
@@ -85,14 +94,15 @@ async def handle_result(
     state = step.state
     for held in step.held:
         table.hold(held)
+    turns: list[SpeakerTurn] | None = None
     if step.completed and state.holds:
         # Every chunk is in: the speakers of the whole job are known now, and its segments go out at once.
         records = [r for index in range(state.count) if (r := table.held(job_id, index)) is not None]
-        step.segments = await asyncio.to_thread(_assembled, records, state, res)
+        step.segments, turns = await asyncio.to_thread(_assembled, records, state, res)
         state.segments_emitted = len(step.segments)
     if step.completed and state.postprocess:
         # The language-model steps come last and may be slow: their own agent sends the segments and completes.
-        draft = TranscriptDraft(segments=step.segments, completed=_status(step))
+        draft = TranscriptDraft(segments=step.segments, completed=_status(step, turns))
         await asyncio.to_thread(_put_draft, res.store, job_id, draft)
         request = PostprocessRequested(
             job_id=job_id, draft_key=draft_key(job_id), steps=state.postprocess, language=state.language
@@ -103,7 +113,7 @@ async def handle_result(
             await emitter.segments(
                 [SegmentTranscribed(job_id=job_id, segment=s, language=state.language) for s in step.segments]
             )
-        await emitter.status(_status(step))
+        await emitter.status(_status(step, turns))
     if step.park is not None:
         table.park(step.park)
     table.save(state)
@@ -121,25 +131,29 @@ def _put_draft(store: ObjectStore, job_id: str, draft: TranscriptDraft) -> None:
     store.put(draft_key(job_id), io.BytesIO(data), length=len(data), content_type="application/json")
 
 
-def _assembled(records: Sequence[HeldSegments], state: StitchState, res: StitchResources) -> list[Segment]:
-    """The job's segments, numbered from 0; with speakers for a diarized job (without them, and with a logged
-    error, should diarizing fail, so that a transcript already made is never lost to it)."""
+def _assembled(
+    records: Sequence[HeldSegments], state: StitchState, res: StitchResources
+) -> tuple[list[Segment], list[SpeakerTurn] | None]:
+    """The job's segments, numbered from 0; with speakers and who spoke when for a diarized job (without them,
+    and with a logged error, should diarizing fail, so that a transcript already made is never lost to it)."""
     groups = held_groups(records)
+    plain = [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
     if state.diarization is None:
-        return [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
+        return plain, None
     try:
         model = voice_model(records)
         known = []
         if model is not None:  # with no voice to compare, references would be embedded for nothing
             encoder = res.voices.get(model)
             known = known_voices(res.store, state.diarization.known_speakers, encoder, res.scratch_dir)
-        return label_segments(records, state.diarization, known, with_words=state.word_timestamps)
+        labelled = label_segments(records, state.diarization, known, with_words=state.word_timestamps)
     except Exception:
         log.exception("job %s could not be diarized; its segments go out without speakers", state.job_id)
-        return [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
+        return plain, None
+    return labelled.segments, labelled.turns
 
 
-def _status(step: StitchStep) -> JobStatusChanged:
+def _status(step: StitchStep, speaker_turns: list[SpeakerTurn] | None = None) -> JobStatusChanged:
     state = step.state
     if step.error is not None:
         return JobStatusChanged(job_id=state.job_id, status=JobStatus.FAILED, model=state.model, error=step.error)
@@ -157,6 +171,7 @@ def _status(step: StitchStep) -> JobStatusChanged:
             chunks_done=state.count,
             audio_seconds_done=state.duration,
             recovered_stretches=state.recovered_stretches,
+            speaker_turns=speaker_turns,
         )
     progress = state.audio_seconds_done / state.duration if state.duration > 0 else 0.0
     return JobStatusChanged(

@@ -115,6 +115,7 @@ def _merge(state: StitchState, result: ChunkTranscribed, step: StitchStep) -> No
                 segments=split.closed,
                 voices=result.voices,
                 voice_model=result.voice_model,
+                speech=result.speech,
             )
         )
     else:

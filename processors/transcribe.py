@@ -26,14 +26,14 @@ from processors.checkpoints import WeightsNotAvailable
 from processors.chunk_audio import get_chunk
 from processors.engine import Transcriber
 from processors.metrics import WorkerMetrics
-from processors.recovery import RecoveryOptions
+from processors.recovery import RecoveryOptions, clip
 from processors.scratch import out_of_space
 from processors.scratch import reason as scratch_reason
 from processors.speakers import chunk_voices
 from processors.transcribing import LoadedChunk, transcribe_chunks
 from processors.transport import Emitter, Source, parse
 from processors.voices import LazyEncoder
-from schemas import ChunkFailed, ChunkRequested, ChunkTranscribed, JobError
+from schemas import ChunkFailed, ChunkRequested, ChunkTranscribed, JobError, TimeSpan
 
 log = logging.getLogger(__name__)
 
@@ -201,4 +201,11 @@ def _with_voices(loaded: LoadedChunk, result: ChunkTranscribed, voices: LazyEnco
     except Exception:
         log.exception("the voices of chunk %s could not be embedded", attempt_key(chunk))
         return chunk_failed(chunk, "diarization_error", "could not be diarized (the worker's log has the details)")
-    return result.model_copy(update={"voices": windows, "voice_model": encoder.name})
+    speech = clip([(s.start, s.end) for s in chunk.speech], chunk.owned.start, chunk.owned.end)
+    return result.model_copy(
+        update={
+            "voices": windows,
+            "voice_model": encoder.name,
+            "speech": [TimeSpan(start=start, end=end) for start, end in speech],
+        }
+    )

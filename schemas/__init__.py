@@ -23,7 +23,7 @@ from schemas.events import (
     TranscriptionRequested,
     describe_invalid,
 )
-from schemas.http import ErrorBody, ErrorDetail, Job, JobCreated, JobDeleted, JobList, JobResult
+from schemas.http import ErrorBody, ErrorDetail, Job, JobCreated, JobDeleted, JobList, JobResult, SpeakerTurnList
 from schemas.keys import ApiKey, KeyLimits
 from schemas.languages import LANGUAGES, language_name
 from schemas.openai import (
@@ -47,6 +47,7 @@ from schemas.transcript import (
     PostprocessReport,
     PostStep,
     Segment,
+    SpeakerTurn,
     StepOutcome,
     Task,
     Transcript,
@@ -98,6 +99,8 @@ __all__ = [
     "ReferenceTranscript",
     "Segment",
     "SegmentTranscribed",
+    "SpeakerTurn",
+    "SpeakerTurnList",
     "StepOutcome",
     "Task",
     "TimeSpan",

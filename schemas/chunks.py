@@ -63,6 +63,9 @@ class ChunkRequested(ChunkBase):
     """The chunk's audio in the object store: 16 kHz mono PCM WAV, the `spans` back to back, levelled."""
     spans: list[TimeSpan]
     """Where each stretch of the chunk's audio comes from in the recording, in order."""
+    speech: list[TimeSpan] = Field(default_factory=list)
+    """Where VAD heard speech inside `spans`, in order: their audio without VAD's padding and the short pauses a
+    chunk keeps. A diarized job's speaker turns keep to it. Empty: all of `spans` (chunks requested before it)."""
     options: TranscriptionOptions
     """The job's options; `language` is the one detected for the whole job, or None to detect on this chunk."""
     duration: Seconds
@@ -118,6 +121,9 @@ class ChunkTranscribed(ChunkBase):
     voice_model: str | None = None
     """The voice encoder that embedded `voices` ("campplus", "ge2e"): a job's windows are only comparable when one
     model embedded them all. None: "ge2e" (results written before there was a choice)."""
+    speech: list[TimeSpan] = Field(default_factory=list)
+    """Diarized jobs: where VAD heard speech in `owned`, which the job's speaker turns keep to. Empty: where the
+    voice windows are (results from before chunks said)."""
     postprocess: list[PostStep] = Field(default_factory=list)
     """The job's language-model steps."""
 

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.transcript import JobError, JobStatus, PostprocessReport, Segment, TranscriptionOptions
+from schemas.transcript import JobError, JobStatus, PostprocessReport, Segment, SpeakerTurn, TranscriptionOptions
 
 JobId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -78,6 +78,8 @@ class JobStatusChanged(EventBase):
     """Stretches of speech the first decode skipped and a decode of their own recovered (on completion)."""
     postprocess: PostprocessReport | None = None
     """On completion of a job that asked for post-processing: each step's outcome, and the summary."""
+    speaker_turns: list[SpeakerTurn] | None = None
+    """On completion of a diarized job: who spoke when, from the voices, in order."""
 
 
 class SegmentTranscribed(EventBase):

@@ -5,7 +5,15 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from schemas.transcript import JobError, JobStatus, PostprocessReport, Segment, TranscriptionOptions, Word
+from schemas.transcript import (
+    JobError,
+    JobStatus,
+    PostprocessReport,
+    Segment,
+    SpeakerTurn,
+    TranscriptionOptions,
+    Word,
+)
 
 
 class ErrorDetail(BaseModel):
@@ -59,6 +67,9 @@ class Job(BaseModel):
     """Stretches of speech that the first decode left without words and a decode of their own recovered."""
     postprocess: PostprocessReport | None = None
     """Once completed, for a job that asked for language-model steps: each step's outcome, and the summary."""
+    speaker_turns: list[SpeakerTurn] | None = None
+    """With the result of a diarized job: who spoke when, from the voices (also at `/v1/jobs/{id}/speakers`, as
+    JSON or RTTM)."""
     result: JobResult | None = None
 
 
@@ -76,3 +87,13 @@ class JobList(BaseModel):
     has_more: bool
     first_id: str | None = None
     last_id: str | None = None
+
+
+class SpeakerTurnList(BaseModel):
+    """`GET /v1/jobs/{id}/speakers`: who spoke when in a diarized job, in order."""
+
+    object: Literal["list"] = "list"
+    job_id: str
+    speakers: list[str]
+    """Every speaker, in order of first turn."""
+    data: list[SpeakerTurn]

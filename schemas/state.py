@@ -7,7 +7,7 @@ cut's overlap, never a whole transcript.
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.chunks import VoiceWindow
+from schemas.chunks import TimeSpan, VoiceWindow
 from schemas.transcript import Diarization, PostStep
 
 
@@ -80,4 +80,6 @@ class HeldSegments(BaseModel):
     segments: list[list[StitchWord]]
     voices: list[VoiceWindow]
     voice_model: str | None = None
+    """As on `ChunkTranscribed`."""
+    speech: list[TimeSpan] = Field(default_factory=list)
     """As on `ChunkTranscribed`."""

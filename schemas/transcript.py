@@ -45,6 +45,18 @@ class KnownSpeaker(BaseModel):
     """The reference recording (2 to 10 s) in the object store."""
 
 
+class SpeakerTurn(BaseModel):
+    """Who spoke when, from the voices alone (not the words): a stretch of the recording where one speaker was
+    heard, in seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: Annotated[float, Field(ge=0.0)]
+    end: Annotated[float, Field(ge=0.0)]
+    speaker: str
+    """As on the words and segments: "A", "B", … or a known speaker's name."""
+
+
 class Diarization(BaseModel):
     """Who spoke when: speakers found from voices across the whole recording."""
 

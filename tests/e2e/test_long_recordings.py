@@ -145,3 +145,20 @@ def test_a_diarized_job_keeps_each_voice_one_speaker_across_chunks_and_workers(
     assert all(s["speaker"] for s in verbose["segments"])
     srt = two_workers.get(f"/v1/jobs/{job['id']}", params={"format": "srt"}).text
     assert re.search(r"^A: ", srt, re.MULTILINE) and re.search(r"^C: ", srt, re.MULTILINE), srt[:400]
+    # Who spoke when, from the voices: each part is its speaker's, with the same names as the words.
+    listed = two_workers.get(f"/v1/jobs/{job['id']}/speakers")
+    assert listed.status_code == 200, listed.text
+    turns = listed.json()["data"]
+    assert listed.json()["speakers"] == ["A", "B", "C"] and job["speaker_turns"] == turns
+    assert all(t["start"] < t["end"] for t in turns)
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(turns))
+    for (lo, hi), speaker in zip(bounds, majority, strict=True):
+        heard: dict[str, float] = {}
+        for t in turns:
+            heard[t["speaker"]] = heard.get(t["speaker"], 0.0) + max(0.0, min(hi, t["end"]) - max(lo, t["start"]))
+        assert max(heard, key=lambda name: heard[name]) == speaker and heard[speaker] >= 0.8 * sum(heard.values())
+    rttm = two_workers.get(f"/v1/jobs/{job['id']}/speakers", params={"format": "rttm"})
+    assert rttm.headers["content-type"].startswith("text/x-rttm")
+    rows = [line.split() for line in rttm.text.splitlines()]
+    assert [(r[0], r[1], r[7]) for r in rows] == [("SPEAKER", job["id"], t["speaker"]) for t in turns]
+    assert all(abs(float(r[3]) - t["start"]) < 1e-3 for r, t in zip(rows, turns, strict=True))

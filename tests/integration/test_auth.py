@@ -42,6 +42,7 @@ def test_every_route_but_health_and_ready_needs_a_valid_key(settings: ApiSetting
     routes = [
         ("GET", "/v1/jobs"),
         ("GET", "/v1/jobs/job_0123"),
+        ("GET", "/v1/jobs/job_0123/speakers"),
         ("POST", "/v1/jobs"),
         ("POST", "/v1/audio/transcriptions"),
         ("POST", "/v1/audio/translations"),
@@ -78,9 +79,11 @@ def test_a_job_belongs_to_the_key_that_created_it(settings: ApiSettings, client:
     theirs = upload(client, bob, SHORT).json()["id"]
 
     assert client.get(f"/v1/jobs/{job_id}", headers=bearer(alice)).json()["owner"] == alice.split("_")[1]
-    for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}?format=srt"):
+    for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}?format=srt", f"/v1/jobs/{job_id}/speakers"):
         hidden = client.get(path, headers=bearer(bob))
         assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "job_not_found"
+    undiarized = client.get(f"/v1/jobs/{job_id}/speakers", headers=bearer(alice))
+    assert undiarized.status_code == 409 and undiarized.json()["error"]["code"] == "not_diarized"
     assert [j["id"] for j in client.get("/v1/jobs", headers=bearer(alice)).json()["data"]] == [job_id]
     assert [j["id"] for j in client.get("/v1/jobs", headers=bearer(bob)).json()["data"]] == [theirs]
     # Paging after another key's job is as unknown as paging after a job that does not exist.

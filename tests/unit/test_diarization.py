@@ -19,7 +19,7 @@ from processors.audio import SAMPLE_RATE, decode_audio
 from processors.campplus import CamPlusPlus, fbank
 from processors.checkpoints import WeightsNotAvailable, read_checkpoint, read_legacy_checkpoint
 from processors.diarization import (
-    SpeakerTurn,
+    VoiceTurn,
     assign_speakers,
     cluster,
     speaker_name,
@@ -80,7 +80,7 @@ def test_windows_cover_each_region_and_turns_split_between_window_centres() -> N
 
 
 def test_words_take_the_speaker_they_overlap_most_or_the_nearest() -> None:
-    turns = [SpeakerTurn(0.0, 2.0, 0), SpeakerTurn(2.0, 5.0, 1), SpeakerTurn(8.0, 9.0, 0)]
+    turns = [VoiceTurn(0.0, 2.0, 0), VoiceTurn(2.0, 5.0, 1), VoiceTurn(8.0, 9.0, 0)]
     spans = [(0.5, 0.9), (1.8, 2.6), (5.5, 5.9), (7.0, 7.5), (9.5, 9.8)]
     assert assign_speakers(spans, turns) == [0, 1, 1, 0, 0]
     assert assign_speakers(spans, []) == [None] * 5
@@ -165,7 +165,7 @@ def test_a_stretch_shorter_than_the_network_needs_still_gets_a_voice() -> None:
 
 
 def _scored(
-    reference: list[tuple[float, float, str]], turns: list[SpeakerTurn], duration: float, *, overlap: bool
+    reference: list[tuple[float, float, str]], turns: list[VoiceTurn], duration: float, *, overlap: bool
 ) -> dict[str, float]:
     """pyannote.metrics' DER components (0.25 s collar) as shares of the reference's speech."""
     from pyannote.core import Annotation, Segment, Timeline

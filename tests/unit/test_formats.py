@@ -4,8 +4,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.formats import Granularity, ResponseFormat, render, timestamp, to_srt, to_vtt
-from schemas import Segment, Transcript, Word
+from api.formats import Granularity, ResponseFormat, render, timestamp, to_rttm, to_srt, to_vtt
+from schemas import Segment, SpeakerTurn, Transcript, Word
 
 
 def _segment(i: int, start: float, end: float, text: str) -> Segment:
@@ -101,3 +101,19 @@ def test_verbose_json_follows_the_granularities() -> None:
         render(TRANSCRIPT, ResponseFormat.VERBOSE_JSON, granularities=frozenset({Granularity.WORD}))
     )
     assert "segments" not in words_only and len(words_only["words"]) == 2
+
+
+def test_rttm_is_what_pyannote_writes_for_the_same_turns() -> None:
+    from pyannote.core import Annotation
+    from pyannote.core import Segment as Span
+
+    turns = [
+        SpeakerTurn(start=0.25, end=3.5, speaker="A"),
+        SpeakerTurn(start=3.75, end=9.125, speaker="Ada Lovelace"),
+        SpeakerTurn(start=10.0, end=10.5, speaker="A"),
+    ]
+    reference = Annotation(uri="job_1")
+    for turn in turns:
+        reference[Span(turn.start, turn.end)] = "_".join(turn.speaker.split())
+    assert to_rttm("job_1", turns) == "".join(reference._iter_rttm())
+    assert to_rttm("job_1", []) == ""

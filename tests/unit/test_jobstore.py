@@ -11,6 +11,7 @@ from schemas import (
     JobStatusChanged,
     Segment,
     SegmentTranscribed,
+    SpeakerTurn,
     TranscriptionRequested,
     Word,
 )
@@ -117,3 +118,18 @@ def test_segments_from_stops_at_the_first_gap(store: JobStore) -> None:
     assert store.segments_from("j", 2) == []
     store.upsert_segment(_segment("j", 2))
     assert [s.id for s in store.segments_from("j", 2)] == [2, 3]
+
+
+def test_a_diarized_jobs_speaker_turns_come_with_its_result_and_replay_changes_nothing(store: JobStore) -> None:
+    turns = [SpeakerTurn(start=0.0, end=1.4, speaker="A"), SpeakerTurn(start=1.6, end=3.0, speaker="Ada Lovelace")]
+    done = _status("d", JobStatus.COMPLETED, progress=1.0, segment_count=1, speaker_turns=turns)
+    for _ in range(2):
+        store.apply_status(done)
+        store.upsert_segment(_segment("d", 0))
+    job = store.get("d")
+    assert job is not None and job.status is JobStatus.COMPLETED and job.speaker_turns == turns
+    assert store.speaker_turns("d") == turns
+    listed = store.get("d", with_result=False)
+    assert listed is not None and listed.speaker_turns is None, "listings leave them out, as the transcript"
+    store.apply_status(_status("plain", JobStatus.COMPLETED, progress=1.0, segment_count=0))
+    assert store.speaker_turns("plain") is None and store.speaker_turns("nobody") is None

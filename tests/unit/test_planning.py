@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processors.chunk_plan import PlannedRecording
 from processors.planning import PlannedChunk, plan_chunks
 from processors.speech import Region
 
@@ -95,3 +97,20 @@ def test_speech_longer_than_a_chunk_is_cut_with_context_on_both_sides() -> None:
     second = chunks[1]
     assert second.cut_in_speech and second.spans[0][0] == second.owned[0] - OVERLAP
     assert second.spans[-1][1] == second.owned[1] + OVERLAP
+
+
+@settings(max_examples=200, deadline=None)
+@given(recordings(), st.sampled_from([0, 500, RATE]))
+def test_a_chunks_voiced_speech_is_the_speech_inside_its_spans(recording: tuple[list[Region], int], join: int) -> None:
+    regions, length = recording
+    chunks = plan_chunks(regions, length, target=TARGET, overlap=OVERLAP, join_gap=join)
+    planned = PlannedRecording(np.zeros(0, np.float32), chunks, tuple(sorted(r.voiced for r in regions)))
+    heard = 0
+    for chunk in chunks:
+        voiced = planned.voiced(chunk)
+        assert voiced == sorted(voiced) and all(s < e for s, e in voiced)
+        assert all(any(a <= s and e <= b for a, b in chunk.spans) for s, e in voiced), "inside one span"
+        assert all(any(a <= s and e <= b for a, b in planned.speech) for s, e in voiced), "inside the speech"
+        heard += sum(e - s for s, e in voiced)
+    # Chunks share only the overlap around cuts inside speech, so every voiced sample is in some chunk.
+    assert heard >= sum(e - s for s, e in planned.speech)

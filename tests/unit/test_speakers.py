@@ -68,7 +68,8 @@ def test_embeddings_survive_the_wire_in_half_precision() -> None:
 
 
 def test_segments_split_where_the_voice_changes_and_keep_one_name_per_voice() -> None:
-    segments = label_segments(_held(), Diarization(), [], with_words=True)
+    labelled = label_segments(_held(), Diarization(), [], with_words=True)
+    segments = labelled.segments
     assert [s.id for s in segments] == list(range(len(segments)))
     assert [(s.speaker, s.text) for s in segments] == [
         ("A", " one two three four"),
@@ -77,25 +78,42 @@ def test_segments_split_where_the_voice_changes_and_keep_one_name_per_voice() ->
         ("A", " back again to the first"),
     ]
     assert all({w.speaker for w in s.words} == {s.speaker} for s in segments)
-    assert label_segments(_held(), Diarization(), [], with_words=True) == segments, "deterministic"
-    bare = label_segments(_held(), Diarization(), [], with_words=False)
+    assert label_segments(_held(), Diarization(), [], with_words=True) == labelled, "deterministic"
+    bare = label_segments(_held(), Diarization(), [], with_words=False).segments
     assert [s.speaker for s in bare] == [s.speaker for s in segments] and not any(s.words for s in bare)
+
+
+def test_who_spoke_when_follows_the_voices_and_keeps_to_the_speech() -> None:
+    held = _held()
+    # The first chunk says where VAD heard speech (a pause from 4 to 5 s); the second does not (a result from
+    # before chunks said), so its windows' extent stands for it.
+    held[1] = held[1].model_copy(update={"speech": [TimeSpan(start=0.0, end=4.0), TimeSpan(start=5.0, end=14.0)]})
+    turns = [(t.speaker, t.start, t.end) for t in label_segments(held, Diarization(), [], with_words=True).turns]
+    assert [t[0] for t in turns] == ["A", "A", "B", "A"]
+    assert turns[0][1:] == (0.0, 4.0) and turns[1][1] == 5.0, "no turn over the pause"
+    assert abs(turns[1][2] - 10.0) <= 0.75 and abs(turns[2][1] - 10.0) <= 0.75 and 13.0 <= turns[2][2] <= 14.0
+    assert turns[3][1:] == (15.0, 21.0)
+    plain = label_segments(_held(), Diarization(), [], with_words=True).turns
+    assert [t.speaker for t in plain] == ["A", "B", "A"] and plain[0].start == 0.0 and plain[-1].end == 21.0
 
 
 def test_speaker_bounds_reach_the_clustering() -> None:
     one = label_segments(_held(), Diarization(max_speakers=1), [], with_words=True)
-    assert {s.speaker for s in one} == {"A"} and len(one) == 3
+    assert {s.speaker for s in one.segments} == {"A"} and len(one.segments) == 3
+    assert {t.speaker for t in one.turns} == {"A"}
 
 
 def test_known_speakers_name_the_voices_like_theirs() -> None:
     known = [KnownVoice("guest", CENTRES[1] / np.linalg.norm(CENTRES[1])), KnownVoice("nobody", _voice(2))]
-    segments = label_segments(_held(), Diarization(), known, with_words=True)
-    assert [s.speaker for s in segments] == ["A", "A", "guest", "A"], "an unmatched reference names nobody"
+    labelled = label_segments(_held(), Diarization(), known, with_words=True)
+    assert [s.speaker for s in labelled.segments] == ["A", "A", "guest", "A"], "an unmatched reference names nobody"
+    assert [t.speaker for t in labelled.turns] == ["A", "guest", "A"]
 
 
 def test_a_job_without_speech_long_enough_to_embed_is_one_speaker() -> None:
     held = [HeldSegments(job_id="j", index=0, segments=[_words(0, 1, "hi")], voices=[])]
-    assert [s.speaker for s in label_segments(held, Diarization(), [], with_words=True)] == ["A"]
+    labelled = label_segments(held, Diarization(), [], with_words=True)
+    assert [s.speaker for s in labelled.segments] == ["A"] and labelled.turns == []
 
 
 class _Echo:
