@@ -91,9 +91,13 @@ class LiveEngine:
                 await self._flush()
         # One interim decode per batch of input, the most overdue first: the runner reads input again in between,
         # so a turn that just ended (its final decode, what a client waits for) never queues behind several
-        # sessions' interim decodes. Time nobody's decode is due goes to turns still waiting for their first words.
+        # sessions' interim decodes. When only one turn is open, time nobody's decode is due goes to it while it
+        # waits for its first words; with more, such decodes delay everyone's next ones (4 sessions: turns
+        # completed at a median of 2.4 and 4.6 s after speech, against 2.0 and 2.6 s without them).
         sessions = list(self.sessions.values())
-        due = [s for s in sessions if s.interim_due()] or [s for s in sessions if s.interim_due(spare=True)]
+        due = [s for s in sessions if s.interim_due()]
+        if not due and sum(1 for s in sessions if s.turn is not None) == 1:
+            due = [s for s in sessions if s.interim_due(spare=True)]
         if due:
             await self._interim(max(due, key=lambda s: s.overdue()))
             await self._flush()

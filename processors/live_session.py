@@ -45,7 +45,8 @@ class LivePolicy:
     first_interim_s: float = 0.5
     """The first decode of a turn comes after this much speech, and the second this much later: two decodes must
     agree before the first words go out. Until the turn has a final word, later decodes come this often too when
-    the worker has nothing else due (`interim_due(spare=True)`)."""
+    the worker has nothing else to decode (`interim_due(spare=True)`; the live agent asks only while this is the
+    one open turn)."""
     max_turn_s: float = 15.0
     """Longer turns are cut after their last final word."""
     prompt_chars: int = 200

@@ -74,7 +74,7 @@ class LiveSettings(BaseModel):
     first_interim_s: float = Field(default=0.5, gt=0)
     """The first decode of a turn comes after this much speech, and the second this much later (two decodes must
     agree before the first words go out); until the turn has a final word, later decodes come this often too
-    whenever the worker has no other decode due."""
+    while it is the worker's only open turn and no other decode is due."""
     max_turn_s: float = Field(default=15.0, ge=5)
     """Continuous speech is cut into turns of about this length, after a final word."""
     interim_context: bool = True
