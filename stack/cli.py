@@ -268,7 +268,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     data = {"task": args.task, "word_timestamps": "true"}
     if args.language:
         data["language"] = args.language
-    if args.diarize or args.speakers or args.format == "diarized_json":
+    if args.diarize or args.speakers or args.format in ("diarized_json", "rttm"):
         data["diarize"] = "true"
     if args.speakers:
         data["min_speakers"] = data["max_speakers"] = str(args.speakers)
@@ -290,7 +290,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if job["status"] == "failed":
             print(f"failed: {job['error']['message']}", file=sys.stderr)
             return 1
-        print(client.get(f"/v1/jobs/{job_id}", params={"format": args.format}).text.rstrip("\n"))
+        if args.format == "rttm":  # who spoke when, from the voices: not a transcript format
+            print(client.get(f"/v1/jobs/{job_id}/speakers", params={"format": "rttm"}).text.rstrip("\n"))
+        else:
+            print(client.get(f"/v1/jobs/{job_id}", params={"format": args.format}).text.rstrip("\n"))
     return 0
 
 
@@ -358,7 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--language")
     submit.add_argument("--task", choices=["transcribe", "translate"], default="transcribe")
     submit.add_argument(
-        "--format", choices=["text", "srt", "vtt", "json", "verbose_json", "diarized_json"], default="text"
+        "--format",
+        choices=["text", "srt", "vtt", "json", "verbose_json", "diarized_json", "rttm"],
+        default="text",
+        help="rttm: who spoke when (diarizes)",
     )
     submit.add_argument("--diarize", action="store_true", help="label who speaks when (srt/vtt show the speaker)")
     submit.add_argument("--speakers", type=_positive(int), help="diarize, knowing there are exactly this many")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.accuracy import errors, lost_words
-from tests.support.audio import voices
+from tests.support.audio import SHARED_AUDIO, voices
 from tests.support.longform import LongRecording, build, one_by_one
 from tests.support.stack import RunningStack, start_stack, stop_stack
 
@@ -162,3 +162,12 @@ def test_a_diarized_job_keeps_each_voice_one_speaker_across_chunks_and_workers(
     rows = [line.split() for line in rttm.text.splitlines()]
     assert [(r[0], r[1], r[7]) for r in rows] == [("SPEAKER", job["id"], t["speaker"]) for t in turns]
     assert all(abs(float(r[3]) - t["start"]) < 1e-3 for r, t in zip(rows, turns, strict=True))
+    # The CLI asks for a diarized job when it is to print who spoke when.
+    jfk = SHARED_AUDIO / "jfk.flac"
+    command = [sys.executable, "-m", "stack.cli", "submit", str(jfk), "--url", two_workers.base_url, "--format", "rttm"]
+    printed = subprocess.run(
+        [*command, "--api-key", two_workers.api_key or ""], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert printed.returncode == 0, printed.stderr
+    lines = [line.split() for line in printed.stdout.splitlines()]
+    assert lines and all(line[0] == "SPEAKER" and line[7] == "A" for line in lines), printed.stdout
