@@ -13,6 +13,7 @@ misses.
     .venv/bin/python benchmarks/longform.py                 # about 11 minutes of audio, every row
     .venv/bin/python benchmarks/longform.py --scale-out     # also 2 workers x 1 thread against 1 worker x 2
     .venv/bin/python benchmarks/longform.py --rounds 2      # shorter
+    .venv/bin/python benchmarks/longform.py --real-voices-only   # the recordings alone, no espeak-ng (10 minutes)
 
 Prints the table and writes it into benchmarks/RESULTS.md (between the longform markers).
 """
@@ -196,6 +197,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--scale-out", action="store_true", help="also 2 workers x 1 thread")
     parser.add_argument("--no-record", action="store_true", help="print only")
+    parser.add_argument("--real-voices-only", action="store_true", help="no espeak-ng sentences between the recordings")
     parser.add_argument("--bare", choices=["sequential", "batched"], help=argparse.SUPPRESS)
     parser.add_argument("--audio", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -204,7 +206,8 @@ def main() -> int:
         return 0
 
     with tempfile.TemporaryDirectory(prefix="scribeflow-longform-") as tmp:
-        recording = build(Path(tmp) / "long.flac", rounds=args.rounds)
+        synthetic = {"voices": 0} if args.real_voices_only else {}
+        recording = build(Path(tmp) / "long.flac", rounds=args.rounds, **synthetic)
         threads = args.threads
         alone = one_by_one(as_heard(recording), model_cache=REPO / ".cache" / "models", threads=threads)
         rows = [
@@ -220,7 +223,8 @@ def main() -> int:
         table = _table(recording, rows, measured, threads, lost)
     print(table)
     if not args.no_record:
-        record("longform", table, title="Long recordings (`benchmarks/longform.py`)")
+        key = "longform-real-voices" if args.real_voices_only else "longform"
+        record(key, table, title="Long recordings (`benchmarks/longform.py`)")
     return 0
 
 

@@ -60,7 +60,8 @@ class ChunkRequested(ChunkBase):
 
     type: Literal["chunk.requested"] = "chunk.requested"
     audio_key: Annotated[str, Field(min_length=1, max_length=1024)]
-    """The chunk's audio in the object store: 16 kHz mono PCM WAV, the `spans` back to back, levelled."""
+    """The chunk's audio in the object store: 16 kHz mono WAV of 32-bit floats (16-bit PCM from older split
+    agents), the `spans` back to back, levelled."""
     spans: list[TimeSpan]
     """Where each stretch of the chunk's audio comes from in the recording, in order."""
     speech: list[TimeSpan] = Field(default_factory=list)
