@@ -32,7 +32,7 @@ class TurnFormat(StrEnum):
             "description": "The job's speaker turns; with `format=rttm`, one RTTM `SPEAKER` line each.",
             "content": {"text/x-rttm": {"schema": {"type": "string"}}},
         },
-        **error_responses(401, 404, 409, 503),
+        **error_responses(400, 401, 404, 409, 503),
     },
 )
 async def job_speakers(
