@@ -171,6 +171,7 @@ def label_segments(
         ]
     else:  # no speech long enough to embed: one unnamed speaker
         speakers = [speaker_name(0)] * len(words)
+        turns = [SpeakerTurn(start=round(lo, 3), end=round(hi, 3), speaker=speakers[0]) for lo, hi in _speech(held)]
     out: list[Segment] = []
     at = 0
     for group in groups:

@@ -114,6 +114,9 @@ def test_a_job_without_speech_long_enough_to_embed_is_one_speaker() -> None:
     held = [HeldSegments(job_id="j", index=0, segments=[_words(0, 1, "hi")], voices=[])]
     labelled = label_segments(held, Diarization(), [], with_words=True)
     assert [s.speaker for s in labelled.segments] == ["A"] and labelled.turns == []
+    heard = [held[0].model_copy(update={"speech": [TimeSpan(start=0.1, end=0.9)]})]
+    turns = label_segments(heard, Diarization(), [], with_words=True).turns
+    assert [(t.start, t.end, t.speaker) for t in turns] == [(0.1, 0.9, "A")], "its speech is that speaker's"
 
 
 class _Echo:
