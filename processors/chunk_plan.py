@@ -14,6 +14,7 @@ import numpy.typing as npt
 from processors.audio import SAMPLE_RATE
 from processors.planning import PlannedChunk, plan_chunks
 from processors.speech import SpeechOptions, find_speech, level_speech
+from processors.timeline import within
 from schemas.chunks import ChunkRequested, TimeSpan
 from schemas.transcript import TranscriptionOptions
 
@@ -35,15 +36,7 @@ class PlannedRecording:
 
     def voiced(self, chunk: PlannedChunk) -> list[tuple[int, int]]:
         """The speech inside the chunk's spans: its audio without the padding and the short pauses it keeps."""
-        out = []
-        for start, end in chunk.spans:
-            for lo, hi in self.speech:
-                if hi <= start:
-                    continue
-                if lo >= end:
-                    break
-                out.append((max(lo, start), min(hi, end)))
-        return out
+        return [part for start, end in chunk.spans for part in within(self.speech, start, end)]
 
     def packed(self, chunk: PlannedChunk) -> npt.NDArray[np.float32]:
         """The chunk's audio as stored: its spans back to back."""

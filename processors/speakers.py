@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import logging
 import tempfile
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from processors.diarization import speech_windows as windows_over
 from processors.recovery import clip
 from processors.segmenting import to_segment
 from processors.speech import SpeechOptions, find_speech
-from processors.timeline import PackedTimeline
+from processors.timeline import PackedTimeline, within
 from processors.voices import LEGACY_VOICE_MODEL, VoiceEmbedder, calibration
 from schemas import Segment
 from schemas.chunks import TimeSpan, VoiceWindow
@@ -167,7 +166,8 @@ def label_segments(
         turns = [
             SpeakerTurn(start=round(lo, 3), end=round(hi, 3), speaker=names[turn.speaker])
             for turn in voiced
-            for lo, hi in _heard(speech, turn.start, turn.end)
+            for lo, hi in within(speech, turn.start, turn.end)
+            if hi - lo >= MIN_TURN_S
         ]
     else:  # no speech long enough to embed: one unnamed speaker
         speakers = [speaker_name(0)] * len(words)
@@ -187,18 +187,6 @@ def label_segments(
             )
         at += len(group)
     return Labelled(out, turns)
-
-
-def _heard(speech: list[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
-    """The parts of [start, end) where `speech` (ordered, apart) was heard; slivers left out."""
-    out = []
-    at = max(0, bisect_right(speech, (start, float("inf"))) - 1)
-    while at < len(speech) and speech[at][0] < end:
-        lo, hi = max(speech[at][0], start), min(speech[at][1], end)
-        if hi - lo >= MIN_TURN_S:
-            out.append((lo, hi))
-        at += 1
-    return out
 
 
 def _speech(held: Sequence[HeldSegments]) -> list[tuple[float, float]]:

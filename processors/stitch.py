@@ -136,10 +136,13 @@ def _assembled(
 ) -> tuple[list[Segment], list[SpeakerTurn] | None]:
     """The job's segments, numbered from 0; with speakers and who spoke when for a diarized job (without them,
     and with a logged error, should diarizing fail, so that a transcript already made is never lost to it)."""
-    groups = held_groups(records)
-    plain = [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
+
+    def plain() -> list[Segment]:
+        groups = held_groups(records)
+        return [to_segment(n, group, with_words=state.word_timestamps) for n, group in enumerate(groups)]
+
     if state.diarization is None:
-        return plain, None
+        return plain(), None
     try:
         model = voice_model(records)
         known = []
@@ -149,7 +152,7 @@ def _assembled(
         labelled = label_segments(records, state.diarization, known, with_words=state.word_timestamps)
     except Exception:
         log.exception("job %s could not be diarized; its segments go out without speakers", state.job_id)
-        return plain, None
+        return plain(), None
     return labelled.segments, labelled.turns
 
 

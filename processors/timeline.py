@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
+
+
+def within(ordered: Sequence[tuple[T, T]], lo: T, hi: T) -> list[tuple[T, T]]:
+    """The parts of `ordered` (spans in order, apart) inside [lo, hi), found by bisection: a long recording's
+    speech has thousands of spans and each chunk or turn asks for a few."""
+    out = []
+    at = max(0, bisect_right(ordered, (lo, hi)) - 1)
+    while at < len(ordered) and ordered[at][0] < hi:
+        start, end = max(ordered[at][0], lo), min(ordered[at][1], hi)
+        if end > start:
+            out.append((start, end))
+        at += 1
+    return out
 
 
 class PackedTimeline:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from processors.chunk_plan import PlannedRecording
 from processors.planning import PlannedChunk, plan_chunks
 from processors.speech import Region
+from processors.timeline import within
 
 RATE = 1000  # samples per second in these tests: small numbers, same arithmetic
 
@@ -114,3 +115,18 @@ def test_a_chunks_voiced_speech_is_the_speech_inside_its_spans(recording: tuple[
         heard += sum(e - s for s, e in voiced)
     # Chunks share only the overlap around cuts inside speech, so every voiced sample is in some chunk.
     assert heard >= sum(e - s for s, e in planned.speech)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 50), st.integers(1, 50)), max_size=30),
+    st.integers(0, 3000),
+    st.integers(0, 3000),
+)
+def test_within_finds_what_a_scan_finds(steps: list[tuple[int, int]], lo: int, hi: int) -> None:
+    ordered, at = [], 0
+    for gap, length in steps:  # spans in order, apart (touching allowed)
+        ordered.append((at + gap, at + gap + length))
+        at += gap + length
+    scanned = [(max(s, lo), min(e, hi)) for s, e in ordered if min(e, hi) > max(s, lo)]
+    assert within(ordered, lo, hi) == scanned
