@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,7 @@ import numpy.typing as npt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.results import record  # noqa: E402
+from benchmarks.results import machine, record  # noqa: E402
 from processors.audio import SAMPLE_RATE, decode_audio  # noqa: E402
 from processors.speakers import diarize as diarize_recording  # noqa: E402
 from processors.speech import SpeechOptions, find_speech  # noqa: E402
@@ -189,7 +188,7 @@ def service(path: Path, duration: float, reference: Reference, threads: int, pai
 
 def table(rows: Sequence[Row], threads: int) -> str:
     lines = [
-        f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; CAM++ (ONNX Runtime) and "
+        f"{date.today().isoformat()}, {machine()}, no GPU; CAM++ (ONNX Runtime) and "
         f"GE2E (numpy) voice encoders, {threads} threads; DER with a 0.25 s collar, overlap scored",
         "",
         f"{'recording':<52} {'min':>5} {'DER %':>6} {'miss':>5} {'FA':>5} {'conf':>5} {'speakers ref/found':>19} "

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.results import record  # noqa: E402
+from benchmarks.results import machine, record  # noqa: E402
 from tests.support.accuracy import Errors, errors, lost_words  # noqa: E402
 from tests.support.longform import LongRecording, as_heard, build, one_by_one  # noqa: E402
 
@@ -162,7 +161,7 @@ def _table(
 ) -> str:
     seconds = recording.seconds
     lines = [
-        f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; bundled `base` int8, "
+        f"{date.today().isoformat()}, {machine()}, no GPU; bundled `base` int8, "
         f"{threads} threads per row, beam 5, language en",
         f"recording: {seconds / 60:.1f} min, {len(recording.parts)} parts, {measured[rows[0].name].reference_words}"
         " reference words",

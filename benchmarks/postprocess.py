@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import sys
 import tempfile
 from collections import defaultdict
@@ -27,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.results import record  # noqa: E402
+from benchmarks.results import machine, record  # noqa: E402
 from processors.llm import ChatClient  # noqa: E402
 from processors.polishing import polish  # noqa: E402
 from schemas import PostStep, Segment, Word  # noqa: E402
@@ -89,7 +88,7 @@ def main() -> int:
                     outcomes[o.step].append((o.status, o.agreement, o.seconds or 0.0))
                 print(name, [(o.step.value, o.status, o.agreement) for o in report.steps], flush=True)
     lines = [
-        f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; "
+        f"{date.today().isoformat()}, {machine()}, no GPU; "
         f"{'Gemma 3 270M Q4_K_M on llama.cpp' if not args.url else args.model}, {args.threads} threads; "
         f"{len(recordings)} recordings, {minutes:.1f} min of audio",
         "",

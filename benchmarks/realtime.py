@@ -29,7 +29,6 @@ import asyncio
 import base64
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,7 @@ import numpy.typing as npt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.results import record  # noqa: E402
+from benchmarks.results import machine, record  # noqa: E402
 from processors.audio import SAMPLE_RATE, decode_audio  # noqa: E402
 from tests.support.accuracy import errors  # noqa: E402
 from tests.support.longform import LongRecording, build, english_recordings  # noqa: E402
@@ -194,7 +193,7 @@ def main() -> int:
     from tests.support.stack import start_stack, stop_stack
 
     lines = [
-        f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, no GPU; embedded stack, 1 worker, "
+        f"{date.today().isoformat()}, {machine()}, no GPU; embedded stack, 1 worker, "
         f"bundled `base` int8, {args.threads} threads, beam 5, language en; 24 kHz PCM16 in 100 ms appends",
         "",
         f"{'recording':<22} {'sessions':>8} {'turns':>5} {'end→completed p50/p95 s':>24} "

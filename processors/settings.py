@@ -28,7 +28,7 @@ class ModelSettings(BaseModel):
 class ChunkingSettings(BaseModel):
     target_s: float = Field(default=29.0, gt=0, le=WINDOW_S)
     """Speech per chunk: at most one decoding window. Each cut moves back to the longest pause in the chunk's
-    last fifth, so chunks rarely start mid-sentence."""
+    last third (`processors.planning.KEEP`), so chunks rarely start mid-sentence."""
     overlap_s: float = Field(default=0.5, ge=0, le=5)
     """Context both chunks carry around a cut that falls inside speech (only where VAD finds no pause at all)."""
     join_gap_s: float = Field(default=1.0, ge=0)
