@@ -29,6 +29,7 @@ def consumer_groups(settings: KafkaSettings, worker_group: str, materialiser_gro
     return {
         f"{worker_group}-split": [topics.requests],
         f"{worker_group}-transcribe": [topics.chunks],
+        f"{worker_group}-transcribe-priority": [topics.chunks_priority],
         f"{worker_group}-stitch": [topics.chunk_results],
         materialiser_group: [topics.requests, topics.jobs, topics.segments],
     }

@@ -3,6 +3,8 @@
 - split: `transcription.requests.v1` → chunk audio in the store, `transcription.chunks.v1`, `processing`.
 - transcribe: `transcription.chunks.v1`, up to `batch.size` events within `batch.window_s` → one batched decode →
   `transcription.chunk-results.v1`; chunk attempts counted in a table (changelog `chunk_attempts`).
+- transcribe-priority: the same for `transcription.chunks-priority.v1`, the chunks of short recordings, with the
+  priority decoder (its model calls go before the other agent's) and a table of its own.
 - stitch: `transcription.chunk-results.v1` → segments, progress and completion, with per-job state in a table
   (changelog `stitch_state`); a job with language-model steps is handed to postprocess instead of completed.
 - postprocess: `transcription.postprocess.v1` → the steps over the whole transcript (`processors.polishing`),
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pydantic import BaseModel
 
@@ -65,8 +68,9 @@ class KafkaEmitter:
     async def dead_letter(self, event: DeadLetter) -> None:
         await self._send(self._topics.dlq, [(event.job_id, event, None)])
 
-    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]]) -> None:
-        await self._send(self._topics.chunks, [(f"{e.job_id}/{e.index}", e, partition) for e, partition in events])
+    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]], *, priority: bool = False) -> None:
+        topic = self._topics.chunks_priority if priority else self._topics.chunks
+        await self._send(topic, [(f"{e.job_id}/{e.index}", e, partition) for e, partition in events])
 
     async def chunk_results(self, events: Sequence[ChunkTranscribed | ChunkFailed]) -> None:
         # Keyed by job: every result of a job reaches the same stitcher partition, in the order it was sent.
@@ -157,6 +161,9 @@ def build_agents(
     stitch_table = ChangelogTable(topic=topics.stitch_state, bootstrap=bootstrap, publisher=publisher)
     attempts_table = ChangelogTable(topic=topics.chunk_attempts, bootstrap=bootstrap, publisher=publisher)
     attempts = _TableAttempts(attempts_table)
+    priority_table = ChangelogTable(topic=topics.chunk_attempts_priority, bootstrap=bootstrap, publisher=publisher)
+    priority_attempts = _TableAttempts(priority_table)
+    priority = replace(transcribe, priority=True)
 
     async def split_requests(messages: list[Message]) -> None:
         for message in messages:
@@ -164,6 +171,9 @@ def build_agents(
 
     async def transcribe_chunks(messages: list[Message]) -> None:
         await handle_chunks([(m.value, _source(m)) for m in messages], transcribe, emitter, attempts)
+
+    async def transcribe_priority(messages: list[Message]) -> None:
+        await handle_chunks([(m.value, _source(m)) for m in messages], priority, emitter, priority_attempts)
 
     async def stitch_results(messages: list[Message]) -> None:
         for message in messages:
@@ -185,6 +195,14 @@ def build_agents(
             batch_size=transcribe.batch_size,
             batch_window_s=max(transcribe.batch_window_s, 0.001),
             tables=(attempts_table,),
+        ),
+        Agent(
+            "transcribe-priority",
+            topics.chunks_priority,
+            transcribe_priority,
+            batch_size=transcribe.batch_size,
+            batch_window_s=max(transcribe.batch_window_s, 0.001),
+            tables=(priority_table,),
         ),
         Agent(
             "stitch", topics.chunk_results, stitch_results, batch_size=16, batch_window_s=0.05, tables=(stitch_table,)

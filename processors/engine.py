@@ -1,8 +1,10 @@
 """The model of one worker process: loaded once, explicitly, and shared by its agents through batch decoders.
 
-Live sessions and batch chunks share the model through a gate: one call into the model at a time, and a live
-decode waiting goes before any batch step that has not started. A batch is several calls (encode, generate per
-temperature, alignment), so a live decode waits at most for one of them, not for a whole batch.
+Live sessions, short recordings and the chunks of long ones share the model through a gate: one call into the
+model at a time, and a waiting call of a higher rank goes before any waiting call of a lower one: live decodes
+first, then the chunks of short recordings, then everything else. A batch is several calls (encode, generate per
+temperature, alignment), so a live decode or a short recording waits at most for one of them, not for a whole
+batch of a long recording's chunks.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import IntEnum
 from functools import partial
 from typing import Any
 
@@ -23,25 +26,32 @@ from processors.settings import ModelSettings
 log = logging.getLogger(__name__)
 
 
+class Rank(IntEnum):
+    """Who goes first at the gate: the highest rank waiting."""
+
+    BATCH = 0
+    PRIORITY = 1
+    """Chunks of short recordings (`transcription.chunks-priority.v1`): a caller is usually waiting on them."""
+    LIVE = 2
+
+
 class ModelGate:
-    """One model call at a time; live callers first."""
+    """One model call at a time; of the callers waiting, the highest rank first."""
 
     def __init__(self) -> None:
         self._free = threading.Condition()
         self._busy = False
-        self._live_waiting = 0
+        self._waiting = [0] * len(Rank)
 
     @contextmanager
-    def hold(self, *, live: bool) -> Iterator[None]:
+    def hold(self, *, rank: Rank) -> Iterator[None]:
         with self._free:
-            if live:
-                self._live_waiting += 1
+            self._waiting[rank] += 1
             try:
-                while self._busy or (not live and self._live_waiting):
+                while self._busy or any(self._waiting[rank + 1 :]):
                     self._free.wait()
             finally:
-                if live:
-                    self._live_waiting -= 1
+                self._waiting[rank] -= 1
             self._busy = True
         try:
             yield
@@ -58,6 +68,7 @@ class Transcriber:
         self.settings = settings
         self.batch_size = batch_size
         self._decoder: BatchDecoder | None = None
+        self._priority_decoder: BatchDecoder | None = None
         self._live_decoder: BatchDecoder | None = None
         self.gate = ModelGate()
         self._lock = threading.Lock()
@@ -88,10 +99,13 @@ class Transcriber:
             self.load_seconds = time.perf_counter() - started
             beam = self.settings.beam_size
             self._decoder = BatchDecoder(
-                model, beam_size=beam, batch_size=self.batch_size, step=partial(self.gate.hold, live=False)
+                model, beam_size=beam, batch_size=self.batch_size, step=partial(self.gate.hold, rank=Rank.BATCH)
+            )
+            self._priority_decoder = BatchDecoder(
+                model, beam_size=beam, batch_size=self.batch_size, step=partial(self.gate.hold, rank=Rank.PRIORITY)
             )
             self._live_decoder = BatchDecoder(
-                model, beam_size=beam, batch_size=1, step=partial(self.gate.hold, live=True)
+                model, beam_size=beam, batch_size=1, step=partial(self.gate.hold, rank=Rank.LIVE)
             )
 
     @property
@@ -101,8 +115,15 @@ class Transcriber:
         return self._decoder
 
     @property
+    def priority_decoder(self) -> BatchDecoder:
+        """The same model, for the chunks of short recordings: its calls go before the batch decoder's."""
+        self.load()
+        assert self._priority_decoder is not None
+        return self._priority_decoder
+
+    @property
     def live_decoder(self) -> BatchDecoder:
-        """The same model, for live sessions: its calls go before the batch decoder's."""
+        """The same model, for live sessions: its calls go before every other decoder's."""
         self.load()
         assert self._live_decoder is not None
         return self._live_decoder

@@ -54,6 +54,11 @@ class BatchSettings(BaseModel):
     """Most chunks (from any jobs) decoded together; a GPU wants more than a CPU."""
     window_s: float = Field(default=0.05, ge=0)
     """How long the transcribe agent waits for more chunks before it decodes what it has."""
+    priority_chunks: int = Field(default=2, ge=0)
+    """Recordings of at most this many chunks (about a minute of speech) go ahead of longer ones: their chunks go
+    to a topic of their own, read by an agent whose model calls go before those of long recordings' chunks. A
+    clip sent to the synchronous endpoint behind a 10-minute job waited 22.6 s instead of 0.6 s. 0: every
+    recording's chunks queue in one topic."""
 
 
 class RecoverySettings(BaseModel):

@@ -2,7 +2,8 @@
 
 Fetch and decode once; find the speech (VAD); bring each speech region to a common level; plan chunks that end
 in pauses; detect the language once on the first speech unless the request fixed it; store each chunk's audio;
-publish one event per chunk, spread over the chunk topic's partitions; then `processing` with the chunk count.
+publish one event per chunk, spread over the chunk topic's partitions (a recording of a few chunks to the topic of
+short recordings, whose decodes go first); then `processing` with the chunk count.
 A recording without speech completes here with an empty transcript.
 
 Retry or fail is decided here: a payload that does not parse is dead-lettered; audio that is missing or cannot be
@@ -57,6 +58,8 @@ class SplitResources:
     partitions: int
     """Partitions of the chunk topic: chunks of one job go round-robin over all of them."""
     metrics: WorkerMetrics | None = None
+    priority_chunks: int = 0
+    """Recordings of at most this many chunks go to the short recordings' topic, ahead of longer ones."""
 
 
 class JobFailed(Exception):
@@ -111,7 +114,8 @@ async def handle_request(raw: bytes | None, source: Source, res: SplitResources,
     if res.metrics is not None:
         res.metrics.jobs_split.inc()
     first = zlib.crc32(job_id.encode())  # jobs start on different partitions, then go round-robin
-    await emitter.chunks([(chunk, (first + chunk.index) % res.partitions) for chunk in split.chunks])
+    short = len(split.chunks) <= res.priority_chunks
+    await emitter.chunks([(chunk, (first + chunk.index) % res.partitions) for chunk in split.chunks], priority=short)
     await emitter.status(
         JobStatusChanged(
             job_id=job_id,

@@ -67,6 +67,8 @@ class TranscribeResources:
     voices: LazyEncoder
     """Embeds the voices of diarized jobs' chunks."""
     metrics: WorkerMetrics | None = None
+    priority: bool = False
+    """Short recordings' chunks: decoded with the priority decoder, whose model calls go first."""
 
 
 @dataclass
@@ -125,7 +127,8 @@ async def handle_chunks(
         seconds = sum(item.chunk.owned.duration for item in work)
         elapsed = time.perf_counter() - clock_start
         jobs = len({item.chunk.job_id for item in work})
-        log.info("decoded %d chunks of %d jobs (%.1f s of audio) in %.1f s", len(work), jobs, seconds, elapsed)
+        kind = "short recordings' chunks" if res.priority else "chunks"
+        log.info("decoded %d %s of %d jobs (%.1f s of audio) in %.1f s", len(work), kind, jobs, seconds, elapsed)
         if res.metrics is not None:
             _observe(res.metrics, len(work), jobs, seconds, elapsed)
     if res.metrics is not None:
@@ -169,7 +172,7 @@ def _transcribe(work: list[_Work], res: TranscribeResources) -> list[ChunkTransc
             out.append(chunk_failed(item.chunk, "undecodable_audio", f"has unreadable audio: {e}"))
             continue
         (retried if item.attempts else fresh).append(loaded)
-    decoder = res.transcriber.decoder
+    decoder = res.transcriber.priority_decoder if res.priority else res.transcriber.decoder
     done: list[tuple[LoadedChunk, ChunkTranscribed]] = []
     if fresh:
         try:

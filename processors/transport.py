@@ -39,8 +39,8 @@ class Emitter(Protocol):
 
     async def dead_letter(self, event: DeadLetter) -> None: ...
 
-    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]]) -> None:
-        """Each chunk event to its partition of the chunks topic."""
+    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]], *, priority: bool = False) -> None:
+        """Each chunk event to its partition of the chunks topic (`priority`: of the short recordings' one)."""
 
     async def chunk_results(self, events: Sequence[ChunkTranscribed | ChunkFailed]) -> None: ...
 

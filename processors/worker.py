@@ -61,6 +61,7 @@ def run_worker(settings: WorkerSettings) -> None:
             chunking=settings.chunking,
             partitions=settings.kafka.partitions,
             metrics=metrics,
+            priority_chunks=settings.batch.priority_chunks,
         ),
         transcribe=TranscribeResources(
             store=store,

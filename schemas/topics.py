@@ -18,6 +18,9 @@ class TopicNames(BaseModel):
     """`DeadLetter`: events the workers could not parse, with the reason."""
     chunks: str = "transcription.chunks.v1"
     """`ChunkRequested`: one per chunk of a recording, spread over the partitions (workers' internal topic)."""
+    chunks_priority: str = "transcription.chunks-priority.v1"
+    """`ChunkRequested` of short recordings (a few chunks), read by an agent of their own whose decodes go before
+    those of long recordings' chunks: a clip is not held up behind an hour of audio (workers' internal topic)."""
     chunk_results: str = "transcription.chunk-results.v1"
     """`ChunkTranscribed` | `ChunkFailed`, keyed by job id, for the stitcher (workers' internal topic)."""
     live_input: str = "transcription.live-input.v1"
@@ -30,10 +33,12 @@ class TopicNames(BaseModel):
     """Changelog of the stitcher's per-job state (compacted; the workers' table)."""
     chunk_attempts: str = "scribeflow-worker.chunk-attempts.v1"
     """Changelog of how often each chunk in flight was started (compacted; the workers' table)."""
+    chunk_attempts_priority: str = "scribeflow-worker.chunk-attempts-priority.v1"
+    """The same for the chunks of short recordings."""
 
     @property
     def changelogs(self) -> tuple[str, ...]:
-        return (self.stitch_state, self.chunk_attempts)
+        return (self.stitch_state, self.chunk_attempts, self.chunk_attempts_priority)
 
     @property
     def live(self) -> tuple[str, ...]:
@@ -48,6 +53,7 @@ class TopicNames(BaseModel):
             self.segments,
             self.dlq,
             self.chunks,
+            self.chunks_priority,
             self.chunk_results,
             self.postprocess,
             *self.live,

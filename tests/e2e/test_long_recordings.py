@@ -124,6 +124,28 @@ def test_submit_shows_a_progress_bar(two_workers: RunningStack, recording: LongR
     assert two_workers.get("/health", timeout=5).status_code == 200
 
 
+def test_a_clip_is_not_held_up_behind_a_long_recording(two_workers: RunningStack, recording: LongRecording) -> None:
+    long_id = two_workers.submit(recording.path, language="en").json()["id"]
+    deadline = time.monotonic() + 120
+    while not two_workers.job(long_id).get("chunks_total"):
+        assert time.monotonic() < deadline, two_workers.log_tail()
+        time.sleep(0.1)
+    went_first = re.compile(r"decoded 1 short recordings' chunks of 1 jobs")
+    earlier = len(went_first.findall(two_workers.log_path.read_text(errors="replace")))
+    with (SHARED_AUDIO / "jfk.flac").open("rb") as clip:
+        response = two_workers.post(
+            "/v1/audio/transcriptions", files={"file": ("jfk.flac", clip, "audio/flac")}, data={"model": "whisper-1"}
+        )
+    behind = two_workers.job(long_id)
+    assert response.status_code == 200, response.text
+    assert "ask not what your country can do for you" in response.json()["text"].lower()
+    # Its one chunk went ahead of the long recording's, which were queued first and are mostly still to do.
+    assert behind["status"] == "processing" and behind["chunks_done"] < behind["chunks_total"] - 1, behind
+    log = two_workers.log_path.read_text(errors="replace")
+    assert len(went_first.findall(log)) == earlier + 1, "the clip went the long recordings' way"
+    assert two_workers.wait(long_id, timeout=300)["status"] == "completed"
+
+
 def test_a_diarized_job_keeps_each_voice_one_speaker_across_chunks_and_workers(
     two_workers: RunningStack, tmp_path: Path
 ) -> None:

@@ -18,6 +18,8 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[BaseModel] = []
         self.chunk_events: list[tuple[ChunkRequested, int]] = []
+        self.priority_chunks: list[ChunkRequested] = []
+        """The chunk events sent to the short recordings' topic."""
 
     async def status(self, event: JobStatusChanged) -> None:
         self.events.append(event)
@@ -28,8 +30,10 @@ class Recorder:
     async def dead_letter(self, event: DeadLetter) -> None:
         self.events.append(event)
 
-    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]]) -> None:
+    async def chunks(self, events: Sequence[tuple[ChunkRequested, int]], *, priority: bool = False) -> None:
         self.chunk_events.extend(events)
+        if priority:
+            self.priority_chunks.extend(e for e, _ in events)
         self.events.extend(e for e, _ in events)
 
     async def chunk_results(self, events: Sequence[ChunkTranscribed | ChunkFailed]) -> None:

@@ -174,7 +174,7 @@ def _balanced(log_path: Path, workers: int) -> bool:
     log = log_path.read_text(errors="replace")
     if log.count("worker ready") < workers:
         return False
-    for agent in ("split", "transcribe", "stitch", "postprocess", "live"):
+    for agent in ("split", "transcribe", "transcribe-priority", "stitch", "postprocess", "live"):
         if len(set(re.findall(rf" (\d+) INFO processors.runtime: {agent} assigned", log))) < workers:
             return False
     return True

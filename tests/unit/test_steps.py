@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -41,6 +44,8 @@ from schemas.state import HeldSegments, StitchState
 from tests.support.audio import encode, long_speech, read_stereo, shared
 from tests.support.chat_server import chat_server
 from tests.support.recorder import Recorder
+
+T = TypeVar("T")
 
 
 class Tables:
@@ -108,6 +113,7 @@ class Steps:
             max_audio_seconds=3600,
             chunking=ChunkingSettings(target_s=20.0),
             partitions=4,
+            priority_chunks=2,
         )
         self.transcribe = TranscribeResources(
             store=self.store,
@@ -141,7 +147,9 @@ class Steps:
             (c.model_dump_json().encode(), Source("chunks", p, n, None))
             for n, (c, p) in enumerate(self.recorder.chunk_events)
         ]
-        await handle_chunks(messages, self.transcribe, self.recorder, self.tables)
+        # As the workers route them: a short recording's chunks to the agent with the priority decoder.
+        transcribe = replace(self.transcribe, priority=bool(self.recorder.priority_chunks))
+        await handle_chunks(messages, transcribe, self.recorder, self.tables)
         results = [e for e in self.recorder.events if isinstance(e, ChunkTranscribed | ChunkFailed)]
         for n, result in enumerate(reversed(results)):
             await handle_result(
@@ -175,7 +183,8 @@ def test_a_recording_in_chunks_comes_out_whole_and_in_order(steps: Steps, tmp_pa
     steps.put("in/long.flac", long_speech(tmp_path / "long.flac"))
     recorder = steps.run(_request("in/long.flac"))
     chunks = recorder.of(ChunkRequested)
-    assert len(chunks) >= 2, "a 50 s recording with 20 s chunks is cut"
+    assert len(chunks) > 2, "a 50 s recording with 20 s chunks is cut"
+    assert not recorder.priority_chunks, "a recording of more than 2 chunks queues with the other long ones"
     assert all(isinstance(c, ChunkRequested) and c.options.language == "en" for c in chunks), "detected once"
     assert {p for _, p in recorder.chunk_events} == {(recorder.chunk_events[0][1] + n) % 4 for n in range(len(chunks))}
     segments = [e.segment for e in recorder.of(SegmentTranscribed) if isinstance(e, SegmentTranscribed)]
@@ -191,6 +200,32 @@ def test_a_recording_in_chunks_comes_out_whole_and_in_order(steps: Steps, tmp_pa
     )
     assert not list(steps.scratch.iterdir())
     assert steps.tables.attempt_counts == {} and steps.tables.parked_results == {}
+
+
+def test_a_short_recording_goes_to_the_short_recordings_topic_and_is_decoded_first(
+    steps: Steps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transcriber = steps.transcribe.transcriber
+    used: list[str] = []
+    for name in ("decoder", "priority_decoder"):
+        decoder = getattr(transcriber, name)
+        monkeypatch.setattr(decoder, "decode", _noting(decoder.decode, used, name))
+    steps.put("in/jfk.flac", shared("jfk.flac"))
+    recorder = steps.run(_request("in/jfk.flac"))
+    chunks = recorder.of(ChunkRequested)
+    assert len(chunks) == 1 and recorder.priority_chunks == chunks
+    assert used and set(used) == {"priority_decoder"}, "decoded by the decoder whose model calls go first"
+    text = " ".join(e.segment.text for e in recorder.of(SegmentTranscribed) if isinstance(e, SegmentTranscribed))
+    assert "ask not what your country can do for you" in text.lower()
+    assert _last_status(recorder).status is JobStatus.COMPLETED
+
+
+def _noting(call: Callable[..., T], used: list[str], name: str) -> Callable[..., T]:
+    def noted(*args: object, **kwargs: object) -> T:
+        used.append(name)
+        return call(*args, **kwargs)
+
+    return noted
 
 
 def test_a_diarized_recording_names_each_voice_once_across_its_chunks(steps: Steps, tmp_path: Path) -> None:
