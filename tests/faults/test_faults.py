@@ -178,9 +178,12 @@ def test_a_chunk_that_kills_every_worker_fails_its_job_not_the_group(stack: Runn
     consumer = Consumer(
         {"bootstrap.servers": stack.bootstrap, "group.id": "fault-watcher", "enable.auto.commit": False}
     )
-    changelog = "scribeflow-worker.chunk-attempts.v1"
-    partitions = consumer.list_topics(changelog, timeout=10).topics[changelog].partitions
-    consumer.assign([TopicPartition(changelog, p, OFFSET_END) for p in partitions])
+    # A one-chunk job's attempts are counted by the short recordings' agent; the other table is watched too.
+    watched = []
+    for changelog in ("scribeflow-worker.chunk-attempts-priority.v1", "scribeflow-worker.chunk-attempts.v1"):
+        partitions = consumer.list_topics(changelog, timeout=10).topics[changelog].partitions
+        watched += [TopicPartition(changelog, p, OFFSET_END) for p in partitions]
+    consumer.assign(watched)
     consumer.poll(1.0)
     job_id = _submit(stack, shared("jfk.flac"))
     attempts = 0
