@@ -56,8 +56,10 @@ async def accept_upload(
     webhook_url: str | None = None,
     *,
     job_id: str | None = None,
+    interactive: bool = False,
 ) -> TranscriptionRequested:
-    """Check, store and publish an upload; returns once the broker confirmed the request.
+    """Check, store and publish an upload; returns once the broker confirmed the request. `interactive`: the
+    caller waits on the answer, so the workers take its chunks before other recordings'.
 
     The content is probed before anything is stored: what FFmpeg cannot read as audio, or what lasts longer than
     the limit, is refused with a 400, and its duration is charged to the caller's daily audio quota (429 when it
@@ -94,6 +96,7 @@ async def accept_upload(
             owner=caller.id if caller else None,
             webhook_url=webhook_url,
             job_id=job_id,
+            interactive=interactive,
         )
     except IngestUnavailable as e:
         raise _unavailable(e) from e

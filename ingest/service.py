@@ -54,6 +54,7 @@ async def submit(
     owner: str | None = None,
     webhook_url: str | None = None,
     job_id: str | None = None,
+    interactive: bool = False,
 ) -> TranscriptionRequested:
     """Store the upload and publish its request; returns the published event once the broker confirmed it."""
     job_id = job_id or new_job_id()
@@ -68,6 +69,7 @@ async def submit(
         options=options,
         owner=owner,
         webhook_url=webhook_url,
+        interactive=interactive,
     )
     try:
         await publisher.publish(topics.requests, job_id, event)

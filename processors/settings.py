@@ -57,8 +57,8 @@ class BatchSettings(BaseModel):
     priority_chunks: int = Field(default=2, ge=0)
     """Recordings of at most this many chunks (about a minute of speech) go ahead of longer ones: their chunks go
     to a topic of their own, read by an agent whose model calls go before those of long recordings' chunks. A
-    clip sent to the synchronous endpoint behind a 10-minute job waited 22.6 s instead of 0.6 s. 0: every
-    recording's chunks queue in one topic."""
+    clip sent to the synchronous endpoint behind a 10-minute job waited 22.6 s instead of 0.6 s. Requests a caller
+    waits on (`interactive`, the synchronous endpoints) go that way whatever their length. 0: only those."""
 
 
 class RecoverySettings(BaseModel):

@@ -2,8 +2,8 @@
 
 Fetch and decode once; find the speech (VAD); bring each speech region to a common level; plan chunks that end
 in pauses; detect the language once on the first speech unless the request fixed it; store each chunk's audio;
-publish one event per chunk, spread over the chunk topic's partitions (a recording of a few chunks to the topic of
-short recordings, whose decodes go first); then `processing` with the chunk count.
+publish one event per chunk, spread over the chunk topic's partitions (a recording of a few chunks, or one a caller
+waits on, to the topic whose decodes go first); then `processing` with the chunk count.
 A recording without speech completes here with an empty transcript.
 
 Retry or fail is decided here: a payload that does not parse is dead-lettered; audio that is missing or cannot be
@@ -114,8 +114,8 @@ async def handle_request(raw: bytes | None, source: Source, res: SplitResources,
     if res.metrics is not None:
         res.metrics.jobs_split.inc()
     first = zlib.crc32(job_id.encode())  # jobs start on different partitions, then go round-robin
-    short = len(split.chunks) <= res.priority_chunks
-    await emitter.chunks([(chunk, (first + chunk.index) % res.partitions) for chunk in split.chunks], priority=short)
+    ahead = request.interactive or len(split.chunks) <= res.priority_chunks
+    await emitter.chunks([(chunk, (first + chunk.index) % res.partitions) for chunk in split.chunks], priority=ahead)
     await emitter.status(
         JobStatusChanged(
             job_id=job_id,

@@ -54,6 +54,9 @@ class TranscriptionRequested(EventBase):
     (authentication off, or a producer other than the API)."""
     webhook_url: str | None = None
     """Where the API POSTs a signed event when the job completes or fails."""
+    interactive: bool = False
+    """A caller is waiting on the answer (the synchronous endpoints): the recording's chunks go ahead of other
+    recordings' whatever its length, as a short recording's do."""
 
 
 class JobStatusChanged(EventBase):

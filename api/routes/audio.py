@@ -193,7 +193,7 @@ async def _transcribe(
     )
     job_id = new_job_id()
     options = await with_references(services, job_id, options, known)
-    event = await accept_upload(services, file, options, caller, job_id=job_id)
+    event = await accept_upload(services, file, options, caller, job_id=job_id, interactive=True)
     if stream:
         return StreamingResponse(
             _events(services, event.job_id, diarized=diarized),

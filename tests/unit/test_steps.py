@@ -220,6 +220,17 @@ def test_a_short_recording_goes_to_the_short_recordings_topic_and_is_decoded_fir
     assert _last_status(recorder).status is JobStatus.COMPLETED
 
 
+def test_a_recording_a_caller_waits_on_goes_ahead_whatever_its_length(steps: Steps, tmp_path: Path) -> None:
+    steps.put("in/long.flac", long_speech(tmp_path / "long.flac"))
+    event = TranscriptionRequested(job_id="j1", audio=AudioRef(key="in/long.flac"), interactive=True)
+    recorder = Recorder()
+    asyncio.run(
+        handle_request(event.model_dump_json().encode(), Source("requests", 0, 1, b"j1"), steps.split, recorder)
+    )
+    chunks = recorder.of(ChunkRequested)
+    assert len(chunks) > 2 and recorder.priority_chunks == chunks
+
+
 def _noting(call: Callable[..., T], used: list[str], name: str) -> Callable[..., T]:
     def noted(*args: object, **kwargs: object) -> T:
         used.append(name)
