@@ -159,21 +159,22 @@ def build_agents(
     bootstrap = settings.kafka.bootstrap_servers
     emitter = KafkaEmitter(publisher, settings)
     stitch_table = ChangelogTable(topic=topics.stitch_state, bootstrap=bootstrap, publisher=publisher)
-    attempts_table = ChangelogTable(topic=topics.chunk_attempts, bootstrap=bootstrap, publisher=publisher)
-    attempts = _TableAttempts(attempts_table)
-    priority_table = ChangelogTable(topic=topics.chunk_attempts_priority, bootstrap=bootstrap, publisher=publisher)
-    priority_attempts = _TableAttempts(priority_table)
-    priority = replace(transcribe, priority=True)
+
+    def transcribe_agent(name: str, topic: str, changelog: str, resources: TranscribeResources) -> Agent:
+        table = ChangelogTable(topic=changelog, bootstrap=bootstrap, publisher=publisher)
+        attempts = _TableAttempts(table)
+
+        async def transcribe_chunks(messages: list[Message]) -> None:
+            await handle_chunks([(m.value, _source(m)) for m in messages], resources, emitter, attempts)
+
+        window = max(resources.batch_window_s, 0.001)
+        return Agent(
+            name, topic, transcribe_chunks, batch_size=resources.batch_size, batch_window_s=window, tables=(table,)
+        )
 
     async def split_requests(messages: list[Message]) -> None:
         for message in messages:
             await handle_request(message.value, _source(message), split, emitter)
-
-    async def transcribe_chunks(messages: list[Message]) -> None:
-        await handle_chunks([(m.value, _source(m)) for m in messages], transcribe, emitter, attempts)
-
-    async def transcribe_priority(messages: list[Message]) -> None:
-        await handle_chunks([(m.value, _source(m)) for m in messages], priority, emitter, priority_attempts)
 
     async def stitch_results(messages: list[Message]) -> None:
         for message in messages:
@@ -188,21 +189,12 @@ def build_agents(
 
     agents = [
         Agent("split", topics.requests, split_requests),
-        Agent(
-            "transcribe",
-            topics.chunks,
-            transcribe_chunks,
-            batch_size=transcribe.batch_size,
-            batch_window_s=max(transcribe.batch_window_s, 0.001),
-            tables=(attempts_table,),
-        ),
-        Agent(
+        transcribe_agent("transcribe", topics.chunks, topics.chunk_attempts, transcribe),
+        transcribe_agent(
             "transcribe-priority",
             topics.chunks_priority,
-            transcribe_priority,
-            batch_size=transcribe.batch_size,
-            batch_window_s=max(transcribe.batch_window_s, 0.001),
-            tables=(priority_table,),
+            topics.chunk_attempts_priority,
+            replace(transcribe, priority=True),
         ),
         Agent(
             "stitch", topics.chunk_results, stitch_results, batch_size=16, batch_window_s=0.05, tables=(stitch_table,)

@@ -31,7 +31,7 @@ class Rank(IntEnum):
 
     BATCH = 0
     PRIORITY = 1
-    """Chunks of short recordings (`transcription.chunks-priority.v1`): a caller is usually waiting on them."""
+    """Chunks of short recordings and of those a caller waits on (`transcription.chunks-priority.v1`)."""
     LIVE = 2
 
 

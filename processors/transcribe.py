@@ -68,7 +68,8 @@ class TranscribeResources:
     """Embeds the voices of diarized jobs' chunks."""
     metrics: WorkerMetrics | None = None
     priority: bool = False
-    """Short recordings' chunks: decoded with the priority decoder, whose model calls go first."""
+    """Chunks of short recordings and of those a caller waits on: decoded with the priority decoder, whose model
+    calls go first."""
 
 
 @dataclass
@@ -127,7 +128,7 @@ async def handle_chunks(
         seconds = sum(item.chunk.owned.duration for item in work)
         elapsed = time.perf_counter() - clock_start
         jobs = len({item.chunk.job_id for item in work})
-        kind = "short recordings' chunks" if res.priority else "chunks"
+        kind = "priority chunks" if res.priority else "chunks"
         log.info("decoded %d %s of %d jobs (%.1f s of audio) in %.1f s", len(work), kind, jobs, seconds, elapsed)
         if res.metrics is not None:
             _observe(res.metrics, len(work), jobs, seconds, elapsed)

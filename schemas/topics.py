@@ -19,8 +19,9 @@ class TopicNames(BaseModel):
     chunks: str = "transcription.chunks.v1"
     """`ChunkRequested`: one per chunk of a recording, spread over the partitions (workers' internal topic)."""
     chunks_priority: str = "transcription.chunks-priority.v1"
-    """`ChunkRequested` of short recordings (a few chunks), read by an agent of their own whose decodes go before
-    those of long recordings' chunks: a clip is not held up behind an hour of audio (workers' internal topic)."""
+    """`ChunkRequested` of short recordings (a few chunks) and of those a caller waits on (`interactive`), read by
+    an agent of their own whose decodes go before the others': a clip is not held up behind an hour of audio
+    (workers' internal topic)."""
     chunk_results: str = "transcription.chunk-results.v1"
     """`ChunkTranscribed` | `ChunkFailed`, keyed by job id, for the stitcher (workers' internal topic)."""
     live_input: str = "transcription.live-input.v1"

@@ -130,7 +130,7 @@ def test_a_clip_is_not_held_up_behind_a_long_recording(two_workers: RunningStack
     while not two_workers.job(long_id).get("chunks_total"):
         assert time.monotonic() < deadline, two_workers.log_tail()
         time.sleep(0.1)
-    went_first = re.compile(r"decoded 1 short recordings' chunks of 1 jobs")
+    went_first = re.compile(r"decoded 1 priority chunks of 1 jobs")
     earlier = len(went_first.findall(two_workers.log_path.read_text(errors="replace")))
     with (SHARED_AUDIO / "jfk.flac").open("rb") as clip:
         response = two_workers.post(
