@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -95,14 +96,24 @@ def _timed(call: Callable[[], Any], repeats: int) -> tuple[Any, float, list[floa
 
 
 def run(
-    recording: Path, model_dir: str, device: str, compute_type: str, repeats: int, out: Path, profile: bool
+    recording: Path,
+    model_dir: str,
+    device: str,
+    compute_type: str,
+    repeats: int,
+    out: Path,
+    profile: bool,
+    vad_threads: int | None = None,
 ) -> None:
-    from faster_whisper import BatchedInferencePipeline, WhisperModel
-
     from benchmarks.standalone import processors_module
 
+    # First: it stands in for PyAV, which faster-whisper imports and a GPU machine may lack.
     temperatures = processors_module("batching").temperatures
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
     meta = json.loads((recording / "meta.json").read_text())
+    if vad_threads is not None:
+        meta["chunking"]["vad_threads"] = vad_threads
     pcm = np.concatenate([np.load(recording / "a.npy"), np.load(recording / "b.npy")])
     audio = pcm.astype(np.float32) / 32767.0
     seconds = audio.size / SAMPLE_RATE
@@ -115,6 +126,7 @@ def run(
         "model_load_s": round(time.perf_counter() - started, 2),
         "seconds": seconds,
         "repeats": repeats,
+        "vad_threads": meta["chunking"]["vad_threads"] or os.cpu_count(),
         "rows": [],
     }
     first = meta["parts"][0]
@@ -242,6 +254,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("gpu_longform.json"))
     parser.add_argument("--profile", action="store_true", help="only batch 16, bare and service, timed step by step")
+    parser.add_argument("--vad-threads", type=int, help="threads for the split's VAD (default: the settings', one per core)")
     parser.add_argument("--score", type=Path, help="score the runs in this file (here) and stop")
     parser.add_argument("--machine", default=platform.machine(), help="what ran it, for the table's first line")
     args = parser.parse_args()
@@ -250,7 +263,16 @@ def main() -> int:
     elif args.score:
         score(args.score, args.recording, args.machine)
     else:
-        run(args.recording, args.model, args.device, args.compute_type, args.repeats, args.out, args.profile)
+        run(
+            args.recording,
+            args.model,
+            args.device,
+            args.compute_type,
+            args.repeats,
+            args.out,
+            args.profile,
+            args.vad_threads,
+        )
     return 0
 
 
