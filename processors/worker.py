@@ -48,7 +48,9 @@ def run_worker(settings: WorkerSettings) -> None:
     publisher = EventPublisher(kafka, client_id=f"{settings.group_id}-producer")
     publisher.start()
     recovery = settings.recovery
-    voices = LazyEncoder(settings.diarization.voice_model, threads=settings.model.cpu_threads)
+    voices = LazyEncoder(
+        settings.diarization.voice_model, threads=settings.model.cpu_threads, device=settings.diarization.device
+    )
     llm = settings.llm
     agents = build_agents(
         settings,

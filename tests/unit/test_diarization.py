@@ -220,3 +220,43 @@ def test_the_ami_meeting_excerpt_has_the_speakers_of_its_reference() -> None:
     assert len({t.speaker for t in turns}) == len({r[2] for r in reference}) == 4
     scores = _scored(reference, turns, audio.size / SAMPLE_RATE, overlap=False)
     assert scores["confusion"] < 0.3, scores  # measured: 18.8 % (GE2E: 31.8 %)
+
+
+def _torch_sees_a_gpu() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def test_campplus_runs_where_the_device_setting_says() -> None:
+    """`auto` takes the GPU only where PyTorch sees one; `cuda` without one is refused, so the chunk fails with
+    `diarization_unavailable` instead of being embedded by a different runtime than the operator asked for."""
+    gpu = _torch_sees_a_gpu()
+    chosen = LazyEncoder(device="auto").get("campplus")
+    assert type(chosen).__name__ == ("TorchCamPlusPlus" if gpu else "CamPlusPlus")
+    assert isinstance(LazyEncoder(device="cpu").get("campplus"), CamPlusPlus)
+    if not gpu:
+        with pytest.raises(WeightsNotAvailable, match="sees no GPU"):
+            LazyEncoder(device="cuda").get("campplus")
+
+
+def test_campplus_on_pytorch_computes_what_the_original_network_computes() -> None:
+    """The GPU workers' CAM++ (`processors.campplus_torch`), on the CPU here, against the same reference as the ONNX
+    graph: a job's voices must compare whichever kind of worker embedded them. Needs PyTorch (the `gpu` extra)."""
+    pytest.importorskip("torch")
+    from processors.campplus_torch import TorchCamPlusPlus
+
+    reference = json.loads((DATA / "campplus_jfk.json").read_text())
+    start, end = reference["seconds"]
+    audio = decode_audio(shared(reference["audio"]))[start * SAMPLE_RATE : end * SAMPLE_RATE]
+    expected = np.array(reference["embedding"], np.float32)
+    encoder = TorchCamPlusPlus.load(device="cpu")
+    raw = encoder.forward(fbank(audio)[None])[0]
+    assert np.abs(raw - expected).max() < 1e-3 * np.abs(expected).max(), (raw[:8], expected[:8])
+    jfk = decode_audio(shared("jfk.flac"))
+    stretches = [jfk[: SAMPLE_RATE // 10], jfk[SAMPLE_RATE : 2 * SAMPLE_RATE], jfk[: 7 * SAMPLE_RATE]]
+    assert np.allclose(encoder.embed(stretches), ENCODERS.get("campplus").embed(stretches), atol=1e-4)
