@@ -5,13 +5,13 @@ clean and noisy, LJ Speech, AMI headset, FLEURS at -59 dBFS, two Montreal Forced
 sentences spoken by espeak-ng in six accents, shuffled anew each round, 0.8 s pauses. Every row uses the same
 model, threads and decoding options (beam 5, the temperature fallback schedule, word timestamps, `language=en`);
 the bare rows transcribe the file as a user would call faster-whisper, the service rows submit it to a stack started
-as `scribeflow up` and time it from upload to completion. WER uses Whisper's English normaliser and jiwer against
-the joined references; "parts alone" is the bare engine given each part on its own, cut from the file as the
-service hears it, the accuracy to match; "words lost" are the reference words it got right that the service
-misses.
+as `scribeflow up` and time it from upload to completion, once as one worker with `--threads` threads and once as
+`--threads` workers of one thread each (the layout for batch throughput on CPUs). WER uses Whisper's English
+normaliser and jiwer against the joined references; "parts alone" is the bare engine given each part on its own,
+cut from the file as the service hears it, the accuracy to match; "words lost" are the reference words it got
+right that the service misses.
 
     .venv/bin/python benchmarks/longform.py                 # about 11 minutes of audio, every row
-    .venv/bin/python benchmarks/longform.py --scale-out     # also 2 workers x 1 thread against 1 worker x 2
     .venv/bin/python benchmarks/longform.py --rounds 2      # shorter
     .venv/bin/python benchmarks/longform.py --real-voices-only   # the recordings alone, no espeak-ng (10 minutes)
 
@@ -194,7 +194,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=4, help="passes over the recordings (4: about 11 minutes)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--scale-out", action="store_true", help="also 2 workers x 1 thread")
     parser.add_argument("--no-record", action="store_true", help="print only")
     parser.add_argument("--real-voices-only", action="store_true", help="no espeak-ng sentences between the recordings")
     parser.add_argument("--bare", choices=["sequential", "batched"], help=argparse.SUPPRESS)
@@ -215,7 +214,7 @@ def main() -> int:
             Row("faster-whisper, each part alone", " ".join(alone), None, {}),
             _service_row(f"service, 1 worker x {threads} threads", recording.path, 1, threads),
         ]
-        if args.scale_out:
+        if threads > 1:
             rows.append(_service_row(f"service, {threads} workers x 1 thread", recording.path, threads, 1))
         measured = {row.name: errors(recording.reference, row.text) for row in rows}
         lost = {row.name: lost_words([p.reference for p in recording.parts], alone, row.text) for row in rows[3:]}
