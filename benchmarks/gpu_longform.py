@@ -20,6 +20,10 @@ halves (one call to that machine carries at most 64 MiB, the model included). Th
     python3 benchmarks/gpu_longform.py --recording .gpu/rec --model DIR --out runs.json  # on the GPU machine
     .venv/bin/python benchmarks/gpu_longform.py --score runs.json                  # here: WER and the table
     python3 benchmarks/gpu_longform.py ... --profile   # batch 16 only, bare and service, each step timed
+    python3 benchmarks/gpu_longform.py ... --vad-threads 1     # the split's VAD on one thread (default: every core)
+    python3 benchmarks/gpu_longform.py ... --voices campplus_cn_en_common.pt   # plain against diarized (CAM++ on
+                                                               # ONNX Runtime), voices after or beside each batch
+    .venv/bin/python benchmarks/gpu_longform.py --prepare .gpu/rec --real-voices-only   # no espeak-ng (10 min)
 
 `--score` prints the table and writes it into benchmarks/RESULTS.md (between the gpu-longform markers).
 """

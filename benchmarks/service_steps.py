@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+SAMPLE_RATE = 16_000
+
 
 class Service:
     """The split, transcribe and stitch agents' steps, in one process, on recordings given as samples."""
@@ -52,8 +54,8 @@ class Service:
             windows = self.windows_over(self.recovery.clip(timeline.spans, chunk.owned.start, chunk.owned.end))
             stretches = []
             for start, end in windows:
-                at = round(timeline.to_packed(start) * 16_000)
-                stretches.append(loaded.audio[at : at + round((end - start) * 16_000)])
+                at = round(timeline.to_packed(start) * SAMPLE_RATE)
+                stretches.append(loaded.audio[at : at + round((end - start) * SAMPLE_RATE)])
             if stretches:
                 self.voices.embed(stretches)
             count += len(stretches)
