@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-
 
 class Service:
     """The split, transcribe and stitch agents' steps, in one process, on recordings given as samples."""
@@ -41,21 +39,16 @@ class Service:
         self.decoder = self.batching.BatchDecoder(model, beam_size=5, batch_size=batch_size)
         self.batch_size = batch_size
         self.voices, self.beside = voices, beside
-        self.windows_over = processors_module("diarization").speech_windows
-        self.timeline = processors_module("timeline")
+        self.chunk_windows = processors_module("diarization").chunk_windows
 
     def embed_voices(self, batch: list[Any]) -> int:
-        """`processors.speakers.chunk_voices` for each chunk of a batch (that module needs the object store's
-        client); the number of windows embedded."""
+        """What `processors.speakers.chunk_voices` embeds for each chunk of a batch (that module needs the object
+        store's client); the number of windows embedded."""
         count = 0
         for loaded in batch:
             chunk = loaded.request
-            timeline = self.timeline.PackedTimeline([(s.start, s.end) for s in chunk.spans])
-            windows = self.windows_over(self.recovery.clip(timeline.spans, chunk.owned.start, chunk.owned.end))
-            stretches = []
-            for start, end in windows:
-                at = round(timeline.to_packed(start) * SAMPLE_RATE)
-                stretches.append(loaded.audio[at : at + round((end - start) * SAMPLE_RATE)])
+            spans = [(s.start, s.end) for s in chunk.spans]
+            _windows, stretches = self.chunk_windows(loaded.audio, spans, chunk.owned.start, chunk.owned.end)
             if stretches:
                 self.voices.embed(stretches)
             count += len(stretches)

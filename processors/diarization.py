@@ -4,7 +4,8 @@ Pure functions over audio and embeddings, so the same code serves a file decoded
 chunks on several workers: the embeddings of every window are what must come together, and clustering them all
 at once, per job, is what keeps speaker "A" the same voice at minute 1 and minute 90.
 
-- `speech_windows`: 1.5 s windows every 0.75 s over the speech VAD found (a shorter stretch is one window).
+- `speech_windows`: 1.5 s windows every 0.75 s over the speech VAD found (a shorter stretch is one window);
+  `chunk_windows`: those of the speech a chunk owns, with their audio cut from the chunk's packed samples.
 - `cluster`: agglomerative clustering, average linkage on cosine similarity, merging while the closest two
   clusters are more alike than `threshold`, within `min_speakers`/`max_speakers` when given; clusters of fewer
   than `min_windows` windows then join the nearest larger one. Both depend on the voice model
@@ -20,6 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from processors.audio import SAMPLE_RATE
+from processors.recovery import clip
+from processors.timeline import PackedTimeline
 
 WINDOW_S = 1.5
 STEP_S = 0.75
@@ -49,6 +54,20 @@ def speech_windows(
             at += step_s
         out.append((round(max(start, end - window_s), 3), end))
     return out
+
+
+def chunk_windows(
+    audio: npt.NDArray[np.float32], spans: Sequence[tuple[float, float]], start: float, end: float
+) -> tuple[list[tuple[float, float]], list[npt.NDArray[np.float32]]]:
+    """The windows over the speech of a chunk's packed `audio` (its `spans` back to back) between `start` and `end`
+    seconds of the recording, and each window's samples."""
+    timeline = PackedTimeline(spans)
+    windows = speech_windows(clip(timeline.spans, start, end))
+    stretches = []
+    for lo, hi in windows:
+        at = round(timeline.to_packed(lo) * SAMPLE_RATE)
+        stretches.append(audio[at : at + round((hi - lo) * SAMPLE_RATE)])
+    return windows, stretches
 
 
 def cluster(

@@ -24,12 +24,18 @@ import numpy.typing as npt
 
 from ingest.storage import ObjectStore, StorageError
 from processors.audio import SAMPLE_RATE, UndecodableAudio, decode_audio
-from processors.diarization import VoiceTurn, assign_speakers, cluster, speaker_name, speaker_turns
+from processors.diarization import (
+    VoiceTurn,
+    assign_speakers,
+    chunk_windows,
+    cluster,
+    speaker_name,
+    speaker_turns,
+)
 from processors.diarization import speech_windows as windows_over
-from processors.recovery import clip
 from processors.segmenting import to_segment
 from processors.speech import SpeechOptions, find_speech
-from processors.timeline import PackedTimeline, within
+from processors.timeline import within
 from processors.voices import LEGACY_VOICE_MODEL, VoiceEmbedder, calibration
 from schemas import Segment
 from schemas.chunks import TimeSpan, VoiceWindow
@@ -61,12 +67,7 @@ def chunk_voices(
 ) -> list[VoiceWindow]:
     """Embedded windows over the speech of a chunk's packed `audio` (its `spans` back to back) that falls in
     `owned`: the chunks of a job own disjoint parts of the recording, so each window is embedded once."""
-    timeline = PackedTimeline(spans)
-    windows = windows_over(clip(timeline.spans, owned.start, owned.end))
-    stretches = []
-    for start, end in windows:
-        at = round(timeline.to_packed(start) * SAMPLE_RATE)
-        stretches.append(audio[at : at + round((end - start) * SAMPLE_RATE)])
+    windows, stretches = chunk_windows(audio, spans, owned.start, owned.end)
     if not windows:
         return []
     rows = embedder.embed(stretches)
