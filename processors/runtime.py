@@ -37,6 +37,11 @@ POLL_INTERVAL_S = 0.5
 RESTORE_TIMEOUT_S = 120.0
 
 
+def agent_group(group_id: str, agent: str) -> str:
+    """The consumer group of one agent of the workers' group `group_id`."""
+    return f"{group_id}-{agent}"
+
+
 @dataclass(frozen=True)
 class Message:
     topic: str
@@ -145,7 +150,7 @@ class AgentRunner(threading.Thread):
         super().__init__(name=f"agent-{agent.name}", daemon=True)
         self.agent = agent
         self._servers = bootstrap
-        self._group_id = f"{group_id}-{agent.name}"
+        self._group_id = agent_group(group_id, agent.name)
         self._instance_id = f"{instance_id}-{agent.name}" if instance_id else None
         self._stopping = stopping
         self._ready = ready

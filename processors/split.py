@@ -2,7 +2,7 @@
 
 Fetch and decode once; find the speech (VAD); bring each speech region to a common level; plan chunks that end
 in pauses; detect the language once on the first speech unless the request fixed it; store each chunk's audio;
-publish one event per chunk, spread over the chunk topic's partitions (a recording of a few chunks, or one a caller
+publish one event per chunk, dealt to the group's workers in turn (a recording of a few chunks, or one a caller
 waits on, to the topic whose decodes go first); then `processing` with the chunk count.
 A recording without speech completes here with an empty transcript.
 
@@ -18,6 +18,7 @@ import asyncio
 import logging
 import tempfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from processors.engine import Transcriber
 from processors.metrics import WorkerMetrics
 from processors.scratch import out_of_space, reason
 from processors.settings import ChunkingSettings
+from processors.spreading import Owners, spread
 from processors.transport import Emitter, Source, parse
 from schemas import (
     ChunkRequested,
@@ -56,10 +58,13 @@ class SplitResources:
     max_audio_seconds: float
     chunking: ChunkingSettings
     partitions: int
-    """Partitions of the chunk topic: chunks of one job go round-robin over all of them."""
+    """Partitions of the chunk topics: without `owners`, chunks of one job go round-robin over all of them."""
     metrics: WorkerMetrics | None = None
     priority_chunks: int = 0
     """Recordings of at most this many chunks go to the short recordings' topic, ahead of longer ones."""
+    owners: Callable[[bool], Owners] | None = None
+    """The partitions each transcribe worker holds, of the short recordings' topic (True) or the other; chunks are
+    dealt to workers in turn (`processors.spreading`)."""
 
 
 class JobFailed(Exception):
@@ -113,9 +118,11 @@ async def handle_request(raw: bytes | None, source: Source, res: SplitResources,
         return
     if res.metrics is not None:
         res.metrics.jobs_split.inc()
-    first = zlib.crc32(job_id.encode())  # jobs start on different partitions, then go round-robin
+    first = zlib.crc32(job_id.encode())  # jobs start on different workers and partitions
     ahead = request.interactive or len(split.chunks) <= res.priority_chunks
-    await emitter.chunks([(chunk, (first + chunk.index) % res.partitions) for chunk in split.chunks], priority=ahead)
+    owners = await asyncio.to_thread(res.owners, ahead) if res.owners is not None else []
+    partitions = spread(len(split.chunks), first, res.partitions, owners)
+    await emitter.chunks(list(zip(split.chunks, partitions, strict=True)), priority=ahead)
     await emitter.status(
         JobStatusChanged(
             job_id=job_id,

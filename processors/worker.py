@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from ingest.publisher import EventPublisher
@@ -17,9 +18,10 @@ from processors.llm import ChatClient
 from processors.metrics import WorkerMetrics
 from processors.postprocess import PostprocessResources
 from processors.recovery import RecoveryOptions
-from processors.runtime import AgentRunner
+from processors.runtime import AgentRunner, agent_group
 from processors.settings import WorkerSettings
 from processors.split import SplitResources
+from processors.spreading import GroupMembers, Owners
 from processors.stitch import StitchResources
 from processors.transcribe import TranscribeResources
 from processors.voices import LazyEncoder
@@ -28,6 +30,19 @@ log = logging.getLogger(__name__)
 
 # Workers wait for the broker longer than the API does: no HTTP client is waiting, and giving up means a restart.
 WORKER_DELIVERY_TIMEOUT_S = 120.0
+
+
+def transcribe_owners(settings: WorkerSettings) -> Callable[[bool], Owners]:
+    """Which transcribe worker holds which partitions of the chunk topics (`processors.app` names the agents)."""
+    members = GroupMembers(settings.kafka.bootstrap_servers)
+    topics = settings.kafka.topics
+
+    def owners(priority: bool) -> Owners:
+        if priority:
+            return members.owners(agent_group(settings.group_id, "transcribe-priority"), topics.chunks_priority)
+        return members.owners(agent_group(settings.group_id, "transcribe"), topics.chunks)
+
+    return owners
 
 
 def run_worker(settings: WorkerSettings) -> None:
@@ -64,6 +79,7 @@ def run_worker(settings: WorkerSettings) -> None:
             partitions=settings.kafka.partitions,
             metrics=metrics,
             priority_chunks=settings.batch.priority_chunks,
+            owners=transcribe_owners(settings),
         ),
         transcribe=TranscribeResources(
             store=store,

@@ -10,10 +10,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from ingest import EventPublisher, KafkaSettings
 from processors.runtime import Agent, AgentRunner, ChangelogTable, Message
+from processors.spreading import GroupMembers
 from schemas import TopicNames
 from stack.topics import ensure_topics
 
@@ -101,3 +102,32 @@ def test_an_agent_takes_batches_and_commits_only_what_it_handled(kafka: tuple[Ka
     started = time.monotonic()
     _run(Agent("test", topic, handle_later, batch_size=4, batch_window_s=0.5), settings, "runtime-test", later)
     assert [m.value for batch in seen for m in batch] == [b"late"], time.monotonic() - started
+
+
+def test_the_broker_says_which_member_holds_which_partitions(kafka: tuple[KafkaSettings, EventPublisher]) -> None:
+    settings, _ = kafka
+    topic = settings.topics.chunks
+    group = f"members-{uuid.uuid4().hex[:8]}"
+    consumers = [
+        Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group, "client.id": f"c{n}"})
+        for n in range(2)
+    ]
+    members = GroupMembers(settings.bootstrap_servers, cache_s=0)
+    try:
+        for consumer in consumers:
+            consumer.subscribe([topic])
+        owners: list[list[int]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for consumer in consumers:
+                consumer.poll(0.2)
+            owners = members.owners(group, topic)
+            if len(owners) == 2:
+                break
+        assert sorted(p for held in owners for p in held) == [0, 1], owners
+        assert all(len(held) == 1 for held in owners), "each member holds one of the two partitions"
+        assert members.owners(group, settings.topics.segments) == [], "members hold nothing of another topic"
+    finally:
+        for consumer in consumers:
+            consumer.close()
+    assert GroupMembers("127.0.0.1:1", cache_s=0, timeout_s=0.5).owners(group, topic) == [], "no broker: no hint"
