@@ -44,7 +44,7 @@ class LiveHub:
 
     @property
     def ready(self) -> bool:
-        return self._assigned.is_set()
+        return self._assigned.is_set() and self._thread is not None and self._thread.is_alive()
 
     def register(self, session_id: str) -> asyncio.Queue[LiveOutput]:
         queue: asyncio.Queue[LiveOutput] = asyncio.Queue()
@@ -60,7 +60,18 @@ class LiveHub:
             queue.put_nowait(event)
 
     def _run(self) -> None:
-        from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+        # A reader that stopped would leave every new session waiting for an answer that never comes while `ready`
+        # still says yes, so anything unexpected starts a new consumer instead of ending the thread.
+        while not self._stop.is_set():
+            try:
+                self._read()
+            except Exception:
+                self._assigned.clear()
+                log.exception("reading the live output topic failed; starting a new consumer")
+                self._stop.wait(1.0)
+
+    def _read(self) -> None:
+        from confluent_kafka import Consumer, TopicPartition
 
         topic = self._settings.topics.live_output
         consumer: Any = Consumer(
@@ -75,10 +86,13 @@ class LiveHub:
             while not self._stop.is_set() and not self._assigned.is_set():
                 try:
                     metadata = consumer.list_topics(topic, timeout=5)
-                    partitions = metadata.topics[topic].partitions
+                    partitions = sorted(metadata.topics[topic].partitions)
                     if not partitions:
                         raise RuntimeError(f"topic {topic} has no partitions")
-                    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+                    # Each partition's end asked for now, not the logical end: reading starts from offsets the
+                    # broker gave, before any session can be opened.
+                    ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in partitions]
+                    consumer.assign([TopicPartition(topic, p, end) for p, end in zip(partitions, ends, strict=True)])
                     self._assigned.set()
                 except Exception as e:  # the broker is not up yet: new sessions get a 503 until it is
                     log.warning("live output topic not readable yet: %s", e)
