@@ -22,6 +22,7 @@ speakers'.
 
     .venv/bin/python benchmarks/diarization.py               # prints the table and writes it into RESULTS.md
     .venv/bin/python benchmarks/diarization.py --no-service  # the diarizer alone
+    .venv/bin/python benchmarks/diarization.py --workers 2   # the stack as one worker per core, one thread each
 """
 
 from __future__ import annotations
@@ -141,15 +142,17 @@ def transcription_seconds(audio: npt.NDArray[np.float32], threads: int) -> float
 Row = tuple[str, float, Scores, int, int, float, float | None]
 
 
-def service(path: Path, duration: float, reference: Reference, threads: int, pairs: int) -> list[Row]:
+def service(path: Path, duration: float, reference: Reference, threads: int, pairs: int, workers: int = 1) -> list[Row]:
     """The many-voice file through a stack, plain then diarized, `pairs` times; rows for the table, scoring the
     last job's speaker turns (`/v1/jobs/{id}/speakers`) and its words' speakers. The time diarizing adds is the
     median over the pairs of the diarized job's wall time less the plain one's: on this VM the same job's time
-    moves by several seconds from run to run, as much as diarizing adds."""
+    moves by several seconds from run to run, as much as diarizing adds. `workers` > 1 shares the threads among that
+    many workers (one per core is the layout the README recommends for batch throughput on CPUs)."""
     from tests.support.stack import start_stack, stop_stack
 
     with tempfile.TemporaryDirectory(prefix="scribeflow-bench-") as data:
-        stack = start_stack(Path(data), env={"SCRIBEFLOW_MODEL__CPU_THREADS": str(threads)})
+        env = {"SCRIBEFLOW_WORKERS": str(workers), "SCRIBEFLOW_MODEL__CPU_THREADS": str(max(1, threads // workers))}
+        stack = start_stack(Path(data), env=env)
         try:
             warm = stack.submit(REPO.parent / "shared" / "audio" / "jfk.flac", language="en").json()["id"]
             stack.wait(warm)
@@ -178,8 +181,9 @@ def service(path: Path, duration: float, reference: Reference, threads: int, pai
     plain = statistics.median(p for p, _ in walls)
     added = statistics.median(d - p for p, d in walls)
     rows: list[Row] = []
+    layout = f" ({workers} workers x {max(1, threads // workers)} thread)" if workers > 1 else ""
     for what, turns in (("speaker turns", by_turns), ("words", by_words)):
-        name = f"service, diarize=true, {DEFAULT_VOICE_MODEL} ({what})"
+        name = f"service{layout}, diarize=true, {DEFAULT_VOICE_MODEL} ({what})"
         found = len({t[2] for t in turns})
         scores = der(reference, turns, duration)
         rows.append((name, duration / 60, scores, len({r[2] for r in reference}), found, added, plain))
@@ -191,13 +195,13 @@ def table(rows: Sequence[Row], threads: int) -> str:
         f"{date.today().isoformat()}, {machine()}, no GPU; CAM++ (ONNX Runtime) and "
         f"GE2E (numpy) voice encoders, {threads} threads; DER with a 0.25 s collar, overlap scored",
         "",
-        f"{'recording':<52} {'min':>5} {'DER %':>6} {'miss':>5} {'FA':>5} {'conf':>5} {'speakers ref/found':>19} "
+        f"{'recording':<72} {'min':>5} {'DER %':>6} {'miss':>5} {'FA':>5} {'conf':>5} {'speakers ref/found':>19} "
         f"{'diarize s':>9} {'of transcribe':>13}",
     ]
     for name, minutes, scores, expected, found, seconds, transcribe in rows:
         share = f"{100 * seconds / transcribe:12.1f}%" if transcribe else f"{'-':>13}"
         lines.append(
-            f"{name:<52} {minutes:>5.1f} {100 * scores.error:>6.2f} {100 * scores.missed:>5.1f} "
+            f"{name:<72} {minutes:>5.1f} {100 * scores.error:>6.2f} {100 * scores.missed:>5.1f} "
             f"{100 * scores.false_alarm:>5.1f} {100 * scores.confusion:>5.1f} {f'{expected} / {found}':>19} "
             f"{seconds:>9.1f} {share}"
         )
@@ -214,6 +218,7 @@ def main() -> int:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--no-service", action="store_true", help="the diarizer alone, without a stack")
     parser.add_argument("--pairs", type=int, default=3, help="plain and diarized jobs through the stack, in turn")
+    parser.add_argument("--workers", type=int, default=1, help="workers of the stack, sharing --threads")
     args = parser.parse_args()
     encoders = LazyEncoder(threads=args.threads)
     rows = []
@@ -248,7 +253,8 @@ def main() -> int:
                 )
                 print(table(rows, args.threads).splitlines()[-1], flush=True)
         if not args.no_service:
-            rows += service(voices_path, voices_audio.size / SAMPLE_RATE, voices_reference, args.threads, args.pairs)
+            seconds = voices_audio.size / SAMPLE_RATE
+            rows += service(voices_path, seconds, voices_reference, args.threads, args.pairs, args.workers)
     text = table(rows, args.threads)
     print(text)
     if not args.no_record:
