@@ -185,6 +185,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--workers", type=int, default=1, help="workers of the stack, sharing --threads")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--turns", type=Path, help="also write every turn (times, deltas, text) here as JSON lines")
     args = parser.parse_args()
@@ -192,9 +193,13 @@ def main() -> int:
     from tests.support.audio import encode
     from tests.support.stack import start_stack, stop_stack
 
+    per_worker = max(1, args.threads // args.workers)
+    layout = f"1 worker, {args.threads} threads"
+    if args.workers > 1:
+        layout = f"{args.workers} workers x {per_worker} thread"
     lines = [
-        f"{date.today().isoformat()}, {machine()}, no GPU; embedded stack, 1 worker, "
-        f"bundled `base` int8, {args.threads} threads, beam 5, language en; 24 kHz PCM16 in 100 ms appends",
+        f"{date.today().isoformat()}, {machine()}, no GPU; embedded stack, {layout}, "
+        "bundled `base` int8, beam 5, language en; 24 kHz PCM16 in 100 ms appends",
         "",
         f"{'recording':<22} {'sessions':>8} {'turns':>5} {'end→completed p50/p95 s':>24} "
         f"{'start→delta p50/p95 s':>22} {'WER %':>6} {'offline WER %':>13}",
@@ -208,7 +213,8 @@ def main() -> int:
         clips = LongRecording(clips_path, recordings, 1.5)
         voices = build(Path(tmp) / "voices.flac", rounds=1)
         inputs = [("recordings, 1.5 s gaps", clips), ("several voices", voices)]
-        stack = start_stack(Path(tmp) / "stack", env={"SCRIBEFLOW_MODEL__CPU_THREADS": str(args.threads)})
+        env = {"SCRIBEFLOW_WORKERS": str(args.workers), "SCRIBEFLOW_MODEL__CPU_THREADS": str(per_worker)}
+        stack = start_stack(Path(tmp) / "stack", env=env)
         url = stack.base_url.replace("http", "ws", 1) + "/v1/realtime?intent=transcription"
         try:
             for name, recording in inputs:

@@ -62,7 +62,7 @@ class GroupMembers:
             try:
                 owners = self._describe(group, topic)
             except Exception as e:  # a hint only: the chunks still go out, round-robin
-                log.warning("could not read the members of %s: %s", group, e)
+                log.warning("could not read the members of %s (chunks go round-robin): %r", group, e)
                 owners = []
             self._known[(group, topic)] = (time.monotonic(), owners)
             return owners
