@@ -153,10 +153,16 @@ def cmd_up(_: argparse.Namespace) -> int:
         env = _child_env(settings)
         python = sys.executable
         supervisor.spawn("api", [python, "-m", "stack.cli", "api"], env=env)
-        for n in range(settings.workers):
+        workers, threads = settings.worker_layout(os.cpu_count() or 1)
+        log.info("starting %d worker(s), %s each", workers, f"{threads} thread(s)" if threads else "every core")
+        for n in range(workers):
             # Named, so a crashed worker restarted by the supervisor rejoins the group without a rebalance.
             stack_id = zlib.crc32(str(settings.data_dir.resolve()).encode())
-            named = {**env, "SCRIBEFLOW_INSTANCE_ID": f"{socket.gethostname()}-{stack_id:08x}-worker-{n}"}
+            named = {
+                **env,
+                "SCRIBEFLOW_INSTANCE_ID": f"{socket.gethostname()}-{stack_id:08x}-worker-{n}",
+                "SCRIBEFLOW_MODEL__CPU_THREADS": str(threads),
+            }
             first_port = settings.worker_metrics_port
             named["SCRIBEFLOW_METRICS_PORT"] = "" if first_port is None else str(first_port + n)
             supervisor.spawn(f"worker-{n}", [python, "-m", "stack.cli", "worker"], env=named)

@@ -133,6 +133,8 @@ def start_stack(
     api_port = free_port()
     external = {"SCRIBEFLOW_EMBEDDED_BROKER": "false"} if bootstrap else {}
     bootstrap = bootstrap or f"127.0.0.1:{free_port()}"
+    # One worker unless a test asks for more (the launcher's own default is one per core).
+    env = {"SCRIBEFLOW_WORKERS": "1", **env}
     full_env = {
         **os.environ,
         **external,

@@ -67,3 +67,17 @@ def test_compose_file_is_valid() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_launcher_starts_one_worker_per_core_on_cpu_and_keeps_what_is_set() -> None:
+    from stack.settings import AUTO_WORKERS, worker_layout
+
+    assert worker_layout(None, 0, "cpu", 2) == (2, 1), "one worker per core, one thread each"
+    assert worker_layout(None, 0, "cpu", 1) == (1, 1)
+    assert worker_layout(None, 0, "cpu", 16) == (AUTO_WORKERS, 16 // AUTO_WORKERS), "the cores shared out"
+    assert worker_layout(None, 2, "cpu", 8) == (4, 2), "threads given: as many workers as they fill"
+    assert worker_layout(None, 4, "cpu", 2) == (1, 4)
+    assert worker_layout(None, 0, "cuda", 16) == (1, 0), "a GPU is shared by one worker's batches"
+    assert worker_layout(None, 0, "auto", 16) == (1, 0)
+    assert worker_layout(3, 0, "cpu", 2) == (3, 0), "workers given: as given"
+    assert worker_layout(0, 0, "cpu", 2) == (0, 0), "no workers (an API-only stack)"
