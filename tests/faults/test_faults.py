@@ -175,8 +175,15 @@ def test_broker_restart_mid_job_loses_nothing(
 
 def test_a_chunk_that_kills_every_worker_fails_its_job_not_the_group(stack: RunningStack) -> None:
     """Every time a worker records that it starts the chunk, both workers die, as they would on a poison input."""
+    # The kill must land while the chunk decodes (half a second for jfk on one thread): records are fetched as
+    # they come (the client's default waits up to 500 ms for more), and the job's status is asked only now and then.
     consumer = Consumer(
-        {"bootstrap.servers": stack.bootstrap, "group.id": "fault-watcher", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": stack.bootstrap,
+            "group.id": "fault-watcher",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,
+        }
     )
     # A one-chunk job's attempts are counted by the short recordings' agent; the other table is watched too.
     watched = []
@@ -189,8 +196,13 @@ def test_a_chunk_that_kills_every_worker_fails_its_job_not_the_group(stack: Runn
     attempts = 0
     deadline = time.monotonic() + 300
     try:
-        while time.monotonic() < deadline and stack.job(job_id)["status"] not in ("completed", "failed"):
-            message = consumer.poll(0.2)
+        asked = 0.0
+        while time.monotonic() < deadline:
+            if time.monotonic() - asked > 1.0:
+                if stack.job(job_id)["status"] in ("completed", "failed"):
+                    break
+                asked = time.monotonic()
+            message = consumer.poll(0.05)
             if message is None or message.error() or message.key() != f"{job_id}/0".encode() or not message.value():
                 continue
             count = int(message.value() or b"0")
