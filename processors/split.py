@@ -120,7 +120,10 @@ async def handle_request(raw: bytes | None, source: Source, res: SplitResources,
         res.metrics.jobs_split.inc()
     first = zlib.crc32(job_id.encode())  # jobs start on different workers and partitions
     ahead = request.interactive or len(split.chunks) <= res.priority_chunks
-    owners = await asyncio.to_thread(res.owners, ahead) if res.owners is not None else []
+    # One chunk goes to one worker whatever the broker says: a short request does not wait for the question.
+    owners = []
+    if res.owners is not None and len(split.chunks) > 1:
+        owners = await asyncio.to_thread(res.owners, ahead)
     partitions = spread(len(split.chunks), first, res.partitions, owners)
     await emitter.chunks(list(zip(split.chunks, partitions, strict=True)), priority=ahead)
     await emitter.status(

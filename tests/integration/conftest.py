@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from api import ApiSettings
-from ingest import KafkaSettings, StorageSettings
+from ingest import EventPublisher, KafkaSettings, StorageSettings
 from schemas import TopicNames
 from stack.topics import ensure_topics
 
@@ -27,3 +28,16 @@ def settings(kafka_bootstrap: str, tmp_path: Path, request: pytest.FixtureReques
         database_url=request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None,
         materialiser_group_id=f"api-{suffix}",
     )
+
+
+@pytest.fixture
+def kafka(kafka_bootstrap: str) -> Iterator[tuple[KafkaSettings, EventPublisher]]:
+    """Topics of its own (2 partitions each) on the session's broker, and a started publisher."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = TopicNames(**{name: f"{name}-{suffix}" for name in TopicNames.model_fields})
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topics=topics, partitions=2, delivery_timeout_s=10)
+    ensure_topics(settings)
+    publisher = EventPublisher(settings)
+    publisher.start()
+    yield settings, publisher
+    publisher.close()

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
 from api.live_hub import LiveHub
 from ingest import EventPublisher, KafkaSettings
-from schemas import TopicNames
 from schemas.live import LiveAccepted
-from stack.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
 
 
-def test_the_hub_reads_from_the_end_and_delivers_to_the_waiting_session(kafka_bootstrap: str) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    topics = TopicNames(**{name: f"{name}-{suffix}" for name in TopicNames.model_fields})
-    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topics=topics, partitions=2, delivery_timeout_s=10)
-    ensure_topics(settings)
-    publisher = EventPublisher(settings)
-    publisher.start()
+def test_the_hub_reads_from_the_end_and_delivers_to_the_waiting_session(
+    kafka: tuple[KafkaSettings, EventPublisher],
+) -> None:
+    settings, publisher = kafka
+    topics = settings.topics
     hub = LiveHub(settings)
 
     async def scenario() -> tuple[list[str], bool]:
@@ -46,7 +41,6 @@ def test_the_hub_reads_from_the_end_and_delivers_to_the_waiting_session(kafka_bo
         workers, nothing_else = asyncio.run(scenario())
     finally:
         hub.stop()
-        publisher.close()
     assert workers == ["new"], "only what was said after the hub started, to the session it is for"
     assert nothing_else
     assert not hub.ready, "a stopped hub is not ready"

@@ -7,7 +7,6 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -15,22 +14,8 @@ from confluent_kafka import Consumer, Producer
 from ingest import EventPublisher, KafkaSettings
 from processors.runtime import Agent, AgentRunner, ChangelogTable, Message
 from processors.spreading import GroupMembers
-from schemas import TopicNames
-from stack.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def kafka(kafka_bootstrap: str) -> Iterator[tuple[KafkaSettings, EventPublisher]]:
-    suffix = uuid.uuid4().hex[:8]
-    topics = TopicNames(**{name: f"{name}-{suffix}" for name in TopicNames.model_fields})
-    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topics=topics, partitions=2, delivery_timeout_s=10)
-    ensure_topics(settings)
-    publisher = EventPublisher(settings)
-    publisher.start()
-    yield settings, publisher
-    publisher.close()
 
 
 def test_a_table_comes_back_from_its_changelog(kafka: tuple[KafkaSettings, EventPublisher]) -> None:

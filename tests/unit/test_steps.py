@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -210,10 +211,13 @@ def test_a_short_recording_goes_to_the_short_recordings_topic_and_is_decoded_fir
     for name in ("decoder", "priority_decoder"):
         decoder = getattr(transcriber, name)
         monkeypatch.setattr(decoder, "decode", _noting(decoder.decode, used, name))
+    asked: list[bool] = []
+    steps.split = replace(steps.split, owners=_two_workers(asked))
     steps.put("in/jfk.flac", shared("jfk.flac"))
     recorder = steps.run(_request("in/jfk.flac"))
     chunks = recorder.of(ChunkRequested)
     assert len(chunks) == 1 and recorder.priority_chunks == chunks
+    assert asked == [], "one chunk goes out without asking the broker who holds what"
     assert used and set(used) == {"priority_decoder"}, "decoded by the decoder whose model calls go first"
     text = " ".join(e.segment.text for e in recorder.of(SegmentTranscribed) if isinstance(e, SegmentTranscribed))
     assert "ask not what your country can do for you" in text.lower()
@@ -224,11 +228,24 @@ def test_a_recording_a_caller_waits_on_goes_ahead_whatever_its_length(steps: Ste
     steps.put("in/long.flac", long_speech(tmp_path / "long.flac"))
     event = TranscriptionRequested(job_id="j1", audio=AudioRef(key="in/long.flac"), interactive=True)
     recorder = Recorder()
-    asyncio.run(
-        handle_request(event.model_dump_json().encode(), Source("requests", 0, 1, b"j1"), steps.split, recorder)
-    )
+    asked: list[bool] = []
+    split = replace(steps.split, owners=_two_workers(asked))
+    asyncio.run(handle_request(event.model_dump_json().encode(), Source("requests", 0, 1, b"j1"), split, recorder))
     chunks = recorder.of(ChunkRequested)
     assert len(chunks) > 2 and recorder.priority_chunks == chunks
+    assert asked == [True], "the holders of the short recordings' topic"
+    members = [p // 2 for _, p in recorder.chunk_events]
+    assert all(a != b for a, b in itertools.pairwise(members)), "dealt to the two workers in turn"
+
+
+def _two_workers(asked: list[bool]) -> Callable[[bool], list[list[int]]]:
+    """What the broker would say of two workers holding two partitions each; each question noted."""
+
+    def owners(priority: bool) -> list[list[int]]:
+        asked.append(priority)
+        return [[0, 1], [2, 3]]
+
+    return owners
 
 
 def _noting(call: Callable[..., T], used: list[str], name: str) -> Callable[..., T]:
