@@ -236,6 +236,7 @@ class RealtimeConnection:
         self.audio_seconds = 0.0
         self.charged_seconds = 0.0
         self.last_heard = 0.0
+        self.expires_at = 0.0
         self._topic = services.settings.kafka.topics.live_input
         self._send_lock = asyncio.Lock()
 
@@ -254,11 +255,13 @@ class RealtimeConnection:
             await self.ws.close(code=1013 if e.code == "server_busy" else 1011)
             return
         try:
-            expires_at = int(time.time() + self.settings.max_session_s)
-            await self.send(session_event(self.sid, self.options, self.model, expires_at, kind="created", beta=False))
+            self.expires_at = time.time() + self.settings.max_session_s
+            await self.send(
+                session_event(self.sid, self.options, self.model, int(self.expires_at), kind="created", beta=False)
+            )
             self.last_heard = asyncio.get_running_loop().time()
             tasks = [
-                asyncio.create_task(self._read(expires_at), name="realtime-read"),
+                asyncio.create_task(self._read(), name="realtime-read"),
                 asyncio.create_task(self._write(queue), name="realtime-write"),
                 asyncio.create_task(self._watch(), name="realtime-watch"),
             ]
@@ -315,7 +318,7 @@ class RealtimeConnection:
             )
         )
 
-    async def _read(self, expires_at: int) -> None:
+    async def _read(self) -> None:
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -324,18 +327,16 @@ class RealtimeConnection:
             if text is None:
                 await self.send(client_error("send JSON events as text frames", code="invalid_event"))
                 continue
-            if time.time() > expires_at:
-                await self.send(
-                    ErrorEvent(
-                        error=RealtimeError(
-                            type="invalid_request_error",
-                            code="session_expired",
-                            message=f"the session reached its maximum length of {self.settings.max_session_s:.0f} s",
-                        )
-                    )
-                )
+            if time.time() > self.expires_at:
+                await self._expired()
                 return
             await self._handle(text)
+
+    async def _expired(self) -> None:
+        message = f"the session reached its maximum length of {self.settings.max_session_s:.0f} s"
+        await self.send(
+            ErrorEvent(error=RealtimeError(type="invalid_request_error", code="session_expired", message=message))
+        )
 
     async def _handle(self, text: str) -> None:
         try:
@@ -373,8 +374,9 @@ class RealtimeConnection:
             return
         await self.publish(LiveConfigured(job_id=self.sid, options=self.options))
         beta = event.type == "transcription_session.update"
-        expires_at = int(time.time() + self.settings.max_session_s)
-        await self.send(session_event(self.sid, self.options, self.model, expires_at, kind="updated", beta=beta))
+        await self.send(
+            session_event(self.sid, self.options, self.model, int(self.expires_at), kind="updated", beta=beta)
+        )
 
     async def _append(self, event: AudioAppend) -> None:
         try:
@@ -418,9 +420,14 @@ class RealtimeConnection:
                 return
 
     async def _watch(self) -> None:
+        """Keeps the worker's place for a client that is quiet, notices a worker that is, and ends a session at its
+        maximum length even when the client sends nothing."""
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.settings.keepalive_s)
+            await asyncio.sleep(min(self.settings.keepalive_s, max(0.0, self.expires_at - time.time())))
+            if time.time() > self.expires_at:
+                await self._expired()
+                return
             await self.publish(LiveKeepalive(job_id=self.sid))
             if loop.time() - self.last_heard > self.settings.worker_timeout_s:
                 message = "the worker holding this session stopped answering; reconnect to start a new session"

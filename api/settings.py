@@ -54,6 +54,9 @@ class RealtimeSettings(BaseModel):
     """How often the API tells the session's worker that the client is still there."""
     worker_timeout_s: float = Field(default=10.0, gt=0)
     """A worker silent this long is taken for dead: the client gets `worker_lost`."""
+    ping_s: float = Field(default=20.0, gt=0)
+    """WebSocket pings to every client this often, so proxies keep idle connections open; a client that does not
+    answer one within as long is disconnected."""
 
 
 class ApiSettings(BaseSettings):

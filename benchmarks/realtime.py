@@ -185,14 +185,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--workers", type=int, default=1, help="workers of the stack, sharing --threads")
+    parser.add_argument(
+        "--workers", type=int, help="workers of the stack, sharing --threads (default: what `scribeflow up` starts)"
+    )
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--turns", type=Path, help="also write every turn (times, deltas, text) here as JSON lines")
     args = parser.parse_args()
 
+    from stack.settings import worker_layout
     from tests.support.audio import encode
     from tests.support.stack import start_stack, stop_stack
 
+    if args.workers is None:
+        args.workers = worker_layout(None, 0, "cpu", args.threads)[0]
     per_worker = max(1, args.threads // args.workers)
     layout = f"1 worker, {args.threads} threads"
     if args.workers > 1:

@@ -37,7 +37,14 @@ def cmd_api(_: argparse.Namespace) -> int:
 
     settings = ApiSettings()
     _setup_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_ping_interval=settings.realtime.ping_s,
+        ws_ping_timeout=settings.realtime.ping_s,
+    )
     return 0
 
 
