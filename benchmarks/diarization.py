@@ -51,6 +51,7 @@ from processors.speech import SpeechOptions, find_speech  # noqa: E402
 from processors.voices import CALIBRATIONS, DEFAULT_VOICE_MODEL, LazyEncoder, VoiceEmbedder  # noqa: E402
 from tests.support.audio import SHARED_AUDIO, read_stereo  # noqa: E402
 from tests.support.longform import build  # noqa: E402
+from tests.support.stack import RunningStack  # noqa: E402
 
 Reference = list[tuple[float, float, str]]
 
@@ -154,19 +155,26 @@ def service(path: Path, duration: float, reference: Reference, threads: int, pai
         env = {"SCRIBEFLOW_WORKERS": str(workers), "SCRIBEFLOW_MODEL__CPU_THREADS": str(max(1, threads // workers))}
         stack = start_stack(Path(data), env=env)
         try:
-            warm = stack.submit(REPO.parent / "shared" / "audio" / "jfk.flac", language="en").json()["id"]
-            stack.wait(warm)
+            # Warm: the model, and the voice encoder each worker loads for its first diarized chunk.
+            for _ in range(workers):
+                warm = stack.submit(REPO.parent / "shared" / "audio" / "jfk.flac", language="en", diarize="true")
+                stack.wait(warm.json()["id"])
             walls: list[tuple[float, float]] = []
             for _ in range(pairs):
                 pair = []
                 for diarize in ("false", "true"):
+                    embedded = embedding_seconds(stack, workers)
                     started = time.perf_counter()
                     job = stack.wait(stack.submit(path, language="en", diarize=diarize).json()["id"], timeout=3600)
                     pair.append(time.perf_counter() - started)
                     if job["status"] != "completed":
                         raise RuntimeError(f"the service failed the job: {job.get('error')}")
+                embedded = [
+                    after - before for before, after in zip(embedded, embedding_seconds(stack, workers), strict=True)
+                ]
                 walls.append((pair[0], pair[1]))
-                print(f"plain {pair[0]:.1f} s, diarized {pair[1]:.1f} s", flush=True)
+                each = " + ".join(f"{x:.1f}" for x in embedded)
+                print(f"plain {pair[0]:.1f} s, diarized {pair[1]:.1f} s (voices embedded: {each} s)", flush=True)
             words = stack.get(f"/v1/jobs/{job['id']}", params={"format": "verbose_json"}).json()["words"]
             listed = stack.get(f"/v1/jobs/{job['id']}/speakers").json()["data"]
         finally:
@@ -188,6 +196,25 @@ def service(path: Path, duration: float, reference: Reference, threads: int, pai
         scores = der(reference, turns, duration)
         rows.append((name, duration / 60, scores, len({r[2] for r in reference}), found, added, plain))
     return rows
+
+
+def embedding_seconds(stack: RunningStack, workers: int) -> list[float]:
+    """Each worker's time spent embedding voices so far (`scribeflow_voice_embedding_seconds`)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals = []
+    for n in range(workers):
+        families = text_string_to_metric_families(stack.worker_metrics(n))
+        totals.append(
+            sum(
+                sample.value
+                for family in families
+                if family.name == "scribeflow_voice_embedding_seconds"
+                for sample in family.samples
+                if sample.name.endswith("_sum")
+            )
+        )
+    return totals
 
 
 def table(rows: Sequence[Row], threads: int) -> str:

@@ -75,6 +75,13 @@ class WorkerMetrics:
             "Stretches of skipped speech recovered by a decode of their own",
             registry=r,
         )
+        self.voice_seconds = Histogram(
+            "scribeflow_voice_embedding_seconds",
+            "Time to embed the voices of one diarized chunk (what diarizing adds to a chunk's work)",
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.voice_windows = Counter("scribeflow_voice_windows", "Voice windows embedded for diarized jobs", registry=r)
         self.jobs_split = Counter("scribeflow_jobs_split", "Jobs cut into chunks by this worker", registry=r)
         self.registry.register(_Gpu())
 

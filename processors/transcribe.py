@@ -189,12 +189,15 @@ def _transcribe(work: list[_Work], res: TranscribeResources) -> list[ChunkTransc
             reason = "could not be transcribed (the worker's log has the details)"
             out.append(chunk_failed(loaded.request, "transcription_error", reason))
     for loaded, result in done:
-        out.append(_with_voices(loaded, result, res.voices) if loaded.request.options.diarization else result)
+        out.append(_with_voices(loaded, result, res) if loaded.request.options.diarization else result)
     return out
 
 
-def _with_voices(loaded: LoadedChunk, result: ChunkTranscribed, voices: LazyEncoder) -> ChunkTranscribed | ChunkFailed:
-    chunk = loaded.request
+def _with_voices(
+    loaded: LoadedChunk, result: ChunkTranscribed, res: TranscribeResources
+) -> ChunkTranscribed | ChunkFailed:
+    chunk, voices = loaded.request, res.voices
+    started = time.perf_counter()
     try:
         encoder = voices.get()
     except WeightsNotAvailable as e:
@@ -205,6 +208,11 @@ def _with_voices(loaded: LoadedChunk, result: ChunkTranscribed, voices: LazyEnco
     except Exception:
         log.exception("the voices of chunk %s could not be embedded", attempt_key(chunk))
         return chunk_failed(chunk, "diarization_error", "could not be diarized (the worker's log has the details)")
+    elapsed = time.perf_counter() - started
+    log.debug("embedded %d voice windows of chunk %s in %.2f s", len(windows), attempt_key(chunk), elapsed)
+    if res.metrics is not None:
+        res.metrics.voice_seconds.observe(elapsed)
+        res.metrics.voice_windows.inc(len(windows))
     speech = clip([(s.start, s.end) for s in chunk.speech], chunk.owned.start, chunk.owned.end)
     return result.model_copy(
         update={

@@ -184,6 +184,12 @@ def test_a_diarized_job_keeps_each_voice_one_speaker_across_chunks_and_workers(
     rows = [line.split() for line in rttm.text.splitlines()]
     assert [(r[0], r[1], r[7]) for r in rows] == [("SPEAKER", job["id"], t["speaker"]) for t in turns]
     assert all(abs(float(r[3]) - t["start"]) < 1e-3 for r, t in zip(rows, turns, strict=True))
+    # What diarizing cost each worker shows in its metrics: both embedded the voices of their own chunks.
+    for n in range(2):
+        worker = two_workers.worker_metrics(n)
+        windows = [line for line in worker.splitlines() if line.startswith("scribeflow_voice_windows_total ")]
+        assert windows and float(windows[0].split()[1]) > 0, worker[-2000:]
+        assert "scribeflow_voice_embedding_seconds_sum" in worker
     # The CLI asks for a diarized job when it is to print who spoke when.
     jfk = SHARED_AUDIO / "jfk.flac"
     command = [sys.executable, "-m", "stack.cli", "submit", str(jfk), "--url", two_workers.base_url, "--format", "rttm"]
