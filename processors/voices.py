@@ -11,7 +11,9 @@ torch nor the wheel's other requirements (librosa, webrtcvad) are needed: `pip i
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +25,8 @@ import numpy.typing as npt
 
 from processors.audio import SAMPLE_RATE
 from processors.checkpoints import WeightsNotAvailable, read_checkpoint
+
+log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -238,10 +242,16 @@ class LazyEncoder:
         calibration(name)
         with self._lock:
             if name not in self._encoders:
+                started = time.perf_counter()
                 if name == "campplus":
                     self._encoders[name] = _campplus(self._device, self._threads, self._int8)
                 else:
                     self._encoders[name] = Ge2eEncoder.load()
+                kind = type(self._encoders[name]).__name__
+                precision = getattr(self._encoders[name], "precision", "float32")
+                log.info(
+                    "voice encoder %s (%s, %s) loaded in %.2f s", name, kind, precision, time.perf_counter() - started
+                )
             return self._encoders[name]
 
 
