@@ -327,16 +327,7 @@ class RealtimeConnection:
             if text is None:
                 await self.send(client_error("send JSON events as text frames", code="invalid_event"))
                 continue
-            if time.time() > self.expires_at:
-                await self._expired()
-                return
             await self._handle(text)
-
-    async def _expired(self) -> None:
-        message = f"the session reached its maximum length of {self.settings.max_session_s:.0f} s"
-        await self.send(
-            ErrorEvent(error=RealtimeError(type="invalid_request_error", code="session_expired", message=message))
-        )
 
     async def _handle(self, text: str) -> None:
         try:
@@ -421,12 +412,14 @@ class RealtimeConnection:
 
     async def _watch(self) -> None:
         """Keeps the worker's place for a client that is quiet, notices a worker that is, and ends a session at its
-        maximum length even when the client sends nothing."""
+        maximum length, whether the client is sending or quiet."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(self.settings.keepalive_s, max(0.0, self.expires_at - time.time())))
-            if time.time() > self.expires_at:
-                await self._expired()
+            if time.time() >= self.expires_at:
+                message = f"the session reached its maximum length of {self.settings.max_session_s:.0f} s"
+                error = RealtimeError(type="invalid_request_error", code="session_expired", message=message)
+                await self.send(ErrorEvent(error=error))
                 return
             await self.publish(LiveKeepalive(job_id=self.sid))
             if loop.time() - self.last_heard > self.settings.worker_timeout_s:

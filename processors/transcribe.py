@@ -196,13 +196,13 @@ def _transcribe(work: list[_Work], res: TranscribeResources) -> list[ChunkTransc
 def _with_voices(
     loaded: LoadedChunk, result: ChunkTranscribed, res: TranscribeResources
 ) -> ChunkTranscribed | ChunkFailed:
-    chunk, voices = loaded.request, res.voices
-    started = time.perf_counter()
+    chunk = loaded.request
     try:
-        encoder = voices.get()
+        encoder = res.voices.get()
     except WeightsNotAvailable as e:
         log.error("cannot diarize: %s", e)
         return chunk_failed(chunk, "diarization_unavailable", f"cannot be diarized on this worker: {e}")
+    started = time.perf_counter()  # after the encoder's one-time load: the metric is the per-chunk cost
     try:
         windows = chunk_voices(loaded.audio, [(s.start, s.end) for s in chunk.spans], chunk.owned, encoder)
     except Exception:
